@@ -1,0 +1,205 @@
+//! People (local accounts and remote actors) and login sessions.
+
+use chrono::{DateTime, Duration, Utc};
+use rand::RngCore;
+use sha2::{Digest, Sha256};
+use sqlx::{PgExecutor, PgPool};
+
+/// How long a login lasts without being used again.
+pub const SESSION_DAYS: i64 = 30;
+
+/// A person as pages show them: a local account or a remote actor.
+#[derive(Clone, Debug, sqlx::FromRow)]
+pub struct Person {
+    pub id: i64,
+    pub name: String,
+    pub host: Option<String>,
+    pub local: bool,
+    pub ap_id: String,
+    pub display_name: String,
+    pub bio: String,
+    pub avatar_url: Option<String>,
+    pub role: String,
+    pub created_at: DateTime<Utc>,
+}
+
+impl Person {
+    /// `name` for local people, `name@host` for remote ones (SPEC section 2).
+    pub fn handle(&self) -> String {
+        match &self.host {
+            Some(host) => format!("{}@{}", self.name, host),
+            None => self.name.clone(),
+        }
+    }
+
+    pub fn is_admin(&self) -> bool {
+        self.role == "admin"
+    }
+}
+
+const PERSON_COLUMNS: &str =
+    "id, name, host, local, ap_id, display_name, bio, avatar_url, role, created_at";
+
+/// What a new local account is made of; the caller has validated and hashed.
+pub struct NewLocalPerson<'a> {
+    pub name: &'a str,
+    pub ap_id: &'a str,
+    pub password_hash: &'a str,
+    pub public_key_pem: &'a str,
+    pub private_key_pem: &'a str,
+    pub role: &'a str,
+}
+
+/// Inserts a local account. A taken name (in any case) is `Ok(None)`.
+pub async fn create_local(pool: &PgPool, new: NewLocalPerson<'_>) -> sqlx::Result<Option<Person>> {
+    let result = sqlx::query_as::<_, Person>(&format!(
+        "insert into person (name, host, local, ap_id, password_hash, public_key_pem, private_key_pem, role)
+         values ($1, null, true, $2, $3, $4, $5, $6)
+         returning {PERSON_COLUMNS}"
+    ))
+    .bind(new.name)
+    .bind(new.ap_id)
+    .bind(new.password_hash)
+    .bind(new.public_key_pem)
+    .bind(new.private_key_pem)
+    .bind(new.role)
+    .fetch_one(pool)
+    .await;
+    match result {
+        Ok(person) => Ok(Some(person)),
+        Err(sqlx::Error::Database(e)) if e.constraint() == Some("person_local_name_key") => {
+            Ok(None)
+        }
+        Err(e) => Err(e),
+    }
+}
+
+/// A local account by name, in any case.
+pub async fn find_local(db: impl PgExecutor<'_>, name: &str) -> sqlx::Result<Option<Person>> {
+    sqlx::query_as(&format!(
+        "select {PERSON_COLUMNS} from person where local and lower(name) = lower($1)"
+    ))
+    .bind(name)
+    .fetch_optional(db)
+    .await
+}
+
+/// A remote actor by `name` and `host`.
+pub async fn find_remote(
+    db: impl PgExecutor<'_>,
+    name: &str,
+    host: &str,
+) -> sqlx::Result<Option<Person>> {
+    sqlx::query_as(&format!(
+        "select {PERSON_COLUMNS} from person where not local and lower(name) = lower($1) and host = lower($2)"
+    ))
+    .bind(name)
+    .bind(host)
+    .fetch_optional(db)
+    .await
+}
+
+/// The stored password hash of a local account, for logging in.
+pub async fn password_hash(
+    db: impl PgExecutor<'_>,
+    person_id: i64,
+) -> sqlx::Result<Option<String>> {
+    sqlx::query_scalar("select password_hash from person where id = $1 and local")
+        .bind(person_id)
+        .fetch_optional(db)
+        .await
+        .map(Option::flatten)
+}
+
+pub async fn set_password_hash(
+    db: impl PgExecutor<'_>,
+    person_id: i64,
+    hash: &str,
+) -> sqlx::Result<()> {
+    sqlx::query("update person set password_hash = $2 where id = $1 and local")
+        .bind(person_id)
+        .bind(hash)
+        .execute(db)
+        .await
+        .map(drop)
+}
+
+pub async fn update_profile(
+    db: impl PgExecutor<'_>,
+    person_id: i64,
+    display_name: &str,
+    bio: &str,
+    avatar_url: Option<&str>,
+) -> sqlx::Result<()> {
+    sqlx::query("update person set display_name = $2, bio = $3, avatar_url = $4 where id = $1")
+        .bind(person_id)
+        .bind(display_name)
+        .bind(bio)
+        .bind(avatar_url)
+        .execute(db)
+        .await
+        .map(drop)
+}
+
+/// The sum of the scores of someone's stories and comments.
+pub async fn karma(db: impl PgExecutor<'_>, person_id: i64) -> sqlx::Result<i64> {
+    sqlx::query_scalar(
+        "select coalesce((select sum(score) from story where author_id = $1 and deleted_at is null), 0)
+              + coalesce((select sum(score) from comment where author_id = $1 and deleted_at is null), 0)",
+    )
+    .bind(person_id)
+    .fetch_one(db)
+    .await
+    .map(|k: Option<i64>| k.unwrap_or(0))
+}
+
+fn token_hash(token: &str) -> Vec<u8> {
+    Sha256::digest(token.as_bytes()).to_vec()
+}
+
+/// Starts a session and returns the token for the cookie; only its hash is stored.
+pub async fn create_session(db: impl PgExecutor<'_>, person_id: i64) -> sqlx::Result<String> {
+    let mut bytes = [0u8; 32];
+    rand::thread_rng().fill_bytes(&mut bytes);
+    let token = hex::encode(bytes);
+    sqlx::query("insert into session (token_hash, person_id, expires_at) values ($1, $2, $3)")
+        .bind(token_hash(&token))
+        .bind(person_id)
+        .bind(Utc::now() + Duration::days(SESSION_DAYS))
+        .execute(db)
+        .await?;
+    Ok(token)
+}
+
+/// The person a session token belongs to, if the session is live.
+pub async fn session_person(db: impl PgExecutor<'_>, token: &str) -> sqlx::Result<Option<Person>> {
+    sqlx::query_as(&format!(
+        "select {cols} from person p join session s on s.person_id = p.id
+         where s.token_hash = $1 and s.expires_at > now()",
+        cols = PERSON_COLUMNS
+            .split(", ")
+            .map(|c| format!("p.{c}"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    ))
+    .bind(token_hash(token))
+    .fetch_optional(db)
+    .await
+}
+
+pub async fn delete_session(db: impl PgExecutor<'_>, token: &str) -> sqlx::Result<()> {
+    sqlx::query("delete from session where token_hash = $1")
+        .bind(token_hash(token))
+        .execute(db)
+        .await
+        .map(drop)
+}
+
+/// Ends every session of a person (after a password change).
+pub async fn delete_sessions_of(db: impl PgExecutor<'_>, person_id: i64) -> sqlx::Result<()> {
+    sqlx::query("delete from session where person_id = $1")
+        .bind(person_id)
+        .execute(db)
+        .await
+        .map(drop)
+}

@@ -1,0 +1,170 @@
+//! Comments: threaded at any depth under a story.
+
+use chrono::{DateTime, Utc};
+use sqlx::{PgExecutor, PgPool};
+
+/// A comment with its author and the title of the story it belongs to.
+#[derive(Clone, Debug, sqlx::FromRow)]
+pub struct Comment {
+    pub id: i64,
+    pub ap_id: String,
+    pub local: bool,
+    pub story_id: i64,
+    pub story_title: String,
+    pub parent_id: Option<i64>,
+    pub author_id: i64,
+    pub author_name: String,
+    pub author_host: Option<String>,
+    pub body: String,
+    pub body_html: String,
+    pub score: i32,
+    pub upvotes: i32,
+    pub downvotes: i32,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: Option<DateTime<Utc>>,
+    pub deleted_at: Option<DateTime<Utc>>,
+}
+
+const COMMENT_SELECT: &str = "
+    select c.id, c.ap_id, c.local, c.story_id, s.title as story_title, c.parent_id, c.author_id,
+           p.name as author_name, p.host as author_host, c.body, c.body_html, c.score, c.upvotes,
+           c.downvotes, c.created_at, c.updated_at, c.deleted_at
+    from comment c join person p on p.id = c.author_id join story s on s.id = c.story_id";
+
+/// Every comment of a story (deleted ones too, as placeholders), best first among siblings:
+/// Wilson lower bound, then oldest. One query for the whole tree.
+pub async fn for_story(db: impl PgExecutor<'_>, story_id: i64) -> sqlx::Result<Vec<Comment>> {
+    sqlx::query_as(&format!(
+        "{COMMENT_SELECT} where c.story_id = $1 order by c.confidence desc, c.created_at, c.id"
+    ))
+    .bind(story_id)
+    .fetch_all(db)
+    .await
+}
+
+pub async fn get(db: impl PgExecutor<'_>, id: i64) -> sqlx::Result<Option<Comment>> {
+    sqlx::query_as(&format!("{COMMENT_SELECT} where c.id = $1"))
+        .bind(id)
+        .fetch_optional(db)
+        .await
+}
+
+/// Newest live comments on live stories, across the instance or by one author.
+pub async fn newest(
+    db: impl PgExecutor<'_>,
+    author_id: Option<i64>,
+    limit: i64,
+    offset: i64,
+) -> sqlx::Result<Vec<Comment>> {
+    sqlx::query_as(&format!(
+        "{COMMENT_SELECT}
+         where c.deleted_at is null and s.deleted_at is null and ($3::bigint is null or c.author_id = $3)
+         order by c.created_at desc, c.id desc limit $1 offset $2"
+    ))
+    .bind(limit)
+    .bind(offset)
+    .bind(author_id)
+    .fetch_all(db)
+    .await
+}
+
+#[derive(Debug, PartialEq, Eq)]
+pub enum Posted {
+    Created(i64),
+    /// The story does not exist, was deleted, or the parent is not a live comment of it.
+    NoSuchThread,
+}
+
+/// Adds a comment (a reply when `parent_id` is set) and counts it on the story, in one transaction.
+pub async fn create(
+    pool: &PgPool,
+    origin: &str,
+    story_id: i64,
+    parent_id: Option<i64>,
+    author_id: i64,
+    body: &str,
+    body_html: &str,
+) -> sqlx::Result<Posted> {
+    let mut tx = pool.begin().await?;
+    let counted = sqlx::query(
+        "update story set comment_count = comment_count + 1 where id = $1 and deleted_at is null",
+    )
+    .bind(story_id)
+    .execute(&mut *tx)
+    .await?;
+    if counted.rows_affected() == 0 {
+        return Ok(Posted::NoSuchThread);
+    }
+    if let Some(parent) = parent_id {
+        let parent_ok: Option<i32> = sqlx::query_scalar(
+            "select 1 from comment where id = $1 and story_id = $2 and deleted_at is null",
+        )
+        .bind(parent)
+        .bind(story_id)
+        .fetch_optional(&mut *tx)
+        .await?;
+        if parent_ok.is_none() {
+            return Ok(Posted::NoSuchThread);
+        }
+    }
+    let id = sqlx::query_scalar(
+        "with new as (select nextval(pg_get_serial_sequence('comment', 'id')) as id)
+         insert into comment (id, ap_id, local, story_id, parent_id, author_id, body, body_html)
+         select new.id, $1 || '/c/' || new.id, true, $2, $3, $4, $5, $6 from new
+         returning id",
+    )
+    .bind(origin)
+    .bind(story_id)
+    .bind(parent_id)
+    .bind(author_id)
+    .bind(body)
+    .bind(body_html)
+    .fetch_one(&mut *tx)
+    .await?;
+    tx.commit().await?;
+    Ok(Posted::Created(id))
+}
+
+/// Edits a live comment its author owns. Returns whether anything changed.
+pub async fn edit(
+    db: impl PgExecutor<'_>,
+    id: i64,
+    author_id: i64,
+    body: &str,
+    body_html: &str,
+) -> sqlx::Result<bool> {
+    sqlx::query(
+        "update comment set body = $3, body_html = $4, updated_at = now()
+         where id = $1 and author_id = $2 and deleted_at is null",
+    )
+    .bind(id)
+    .bind(author_id)
+    .bind(body)
+    .bind(body_html)
+    .execute(db)
+    .await
+    .map(|done| done.rows_affected() == 1)
+}
+
+/// Deletes a comment its author owns: the text goes, the row stays as a placeholder so that its
+/// replies keep their place in the thread. Returns whether anything was deleted.
+pub async fn delete(pool: &PgPool, id: i64, author_id: i64) -> sqlx::Result<bool> {
+    let mut tx = pool.begin().await?;
+    let story_id: Option<i64> = sqlx::query_scalar(
+        "update comment set deleted_at = now(), body = '', body_html = ''
+         where id = $1 and author_id = $2 and deleted_at is null returning story_id",
+    )
+    .bind(id)
+    .bind(author_id)
+    .fetch_optional(&mut *tx)
+    .await?;
+    let Some(story_id) = story_id else {
+        return Ok(false);
+    };
+    sqlx::query("update story set comment_count = comment_count - 1 where id = $1")
+        .bind(story_id)
+        .execute(&mut *tx)
+        .await?;
+    tx.commit().await?;
+    Ok(true)
+}

@@ -1,0 +1,107 @@
+//! The database: connection pools, migrations, the embedded cluster, and one module per table group.
+//! Handlers and (later) inbox activities call the same functions here, so each piece of SQL lives once.
+
+pub mod accounts;
+pub mod comments;
+pub mod embedded;
+pub mod stories;
+pub mod votes;
+
+use std::time::Duration;
+
+use anyhow::Context;
+use sqlx::{
+    postgres::{PgConnectOptions, PgPoolOptions},
+    PgPool,
+};
+
+use crate::config::Config;
+use embedded::{Claim, EmbeddedPostgres};
+
+/// The migrations in migrations/, compiled into the binary.
+pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
+
+/// Name of the database lien uses inside its embedded cluster.
+pub const EMBEDDED_DATABASE: &str = "lien";
+
+/// Pools for writes (and reads inside writes) and for page reads, which may go to a replica.
+#[derive(Clone, Debug)]
+pub struct Db {
+    pub write: PgPool,
+    pub read: PgPool,
+}
+
+impl Db {
+    /// One pool serves both when there is no replica.
+    pub fn single(pool: PgPool) -> Db {
+        Db {
+            write: pool.clone(),
+            read: pool,
+        }
+    }
+}
+
+/// A small pool: two cores gain nothing from more connections than a few busy queries.
+pub fn pool_options() -> PgPoolOptions {
+    PgPoolOptions::new()
+        .max_connections(8)
+        .acquire_timeout(Duration::from_secs(10))
+}
+
+/// Where the database is: an external server, or the embedded cluster this process may have started.
+pub struct Database {
+    pub db: Db,
+    pub embedded: Option<EmbeddedPostgres>,
+}
+
+impl Database {
+    /// Connects as the configuration says, starting the embedded cluster when no DATABASE_URL is
+    /// set, and applies pending migrations.
+    pub async fn open(config: &Config, claim: Claim) -> anyhow::Result<Database> {
+        let (write_options, embedded) = match &config.database_url {
+            Some(url) => (
+                url.parse::<PgConnectOptions>()
+                    .context("DATABASE_URL is not a valid PostgreSQL URL")?,
+                None,
+            ),
+            None => {
+                let cluster = EmbeddedPostgres::start(&config.data_dir, claim).await?;
+                cluster.ensure_database(EMBEDDED_DATABASE).await?;
+                (cluster.connect_options(EMBEDDED_DATABASE), Some(cluster))
+            }
+        };
+        let write = pool_options()
+            .connect_with(write_options)
+            .await
+            .context("could not connect to the database")?;
+        MIGRATOR
+            .run(&write)
+            .await
+            .context("could not apply the database migrations")?;
+        let read = match &config.database_read_url {
+            Some(url) => pool_options()
+                .connect_with(
+                    url.parse()
+                        .context("DATABASE_READ_URL is not a valid PostgreSQL URL")?,
+                )
+                .await
+                .context("could not connect to the read replica")?,
+            None => write.clone(),
+        };
+        Ok(Database {
+            db: Db { write, read },
+            embedded,
+        })
+    }
+
+    /// Closes the pools, then stops the embedded cluster if this process is responsible for it.
+    pub async fn close(self) {
+        self.db.write.close().await;
+        self.db.read.close().await;
+        if let Some(cluster) = self.embedded {
+            if let Err(error) = cluster.stop().await {
+                tracing::error!(%error, "could not stop the embedded PostgreSQL cluster");
+            }
+        }
+    }
+}

@@ -1,0 +1,290 @@
+//! Stories: links and text posts, their tags, and every list the front pages show.
+
+use chrono::{DateTime, Utc};
+use sqlx::{PgExecutor, PgPool, Postgres, Transaction};
+
+use super::votes::{self, Target};
+
+/// A story with what every list shows of it: author, tags, counts.
+#[derive(Clone, Debug, sqlx::FromRow)]
+pub struct Story {
+    pub id: i64,
+    pub ap_id: String,
+    pub local: bool,
+    pub author_id: i64,
+    pub author_name: String,
+    pub author_host: Option<String>,
+    pub title: String,
+    pub url: Option<String>,
+    pub domain: Option<String>,
+    pub body: String,
+    pub body_html: String,
+    pub score: i32,
+    pub upvotes: i32,
+    pub downvotes: i32,
+    pub comment_count: i32,
+    pub boost_count: i32,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: Option<DateTime<Utc>>,
+    pub deleted_at: Option<DateTime<Utc>>,
+    pub tags: Vec<String>,
+}
+
+const STORY_SELECT: &str = "
+    select s.id, s.ap_id, s.local, s.author_id, p.name as author_name, p.host as author_host,
+           s.title, s.url, s.domain, s.body, s.body_html, s.score, s.upvotes, s.downvotes,
+           s.comment_count, s.boost_count, s.created_at, s.updated_at, s.deleted_at,
+           array(select t.tag from story_tag t where t.story_id = s.id order by t.tag) as tags
+    from story s join person p on p.id = s.author_id";
+
+/// Which stories a list shows, in which order.
+#[derive(Clone, Debug)]
+pub enum Listing {
+    /// By stored hot rank (SPEC section 4).
+    Hot,
+    /// Newest first.
+    New,
+    /// Highest score created since the given time; ties by newest.
+    Top { since: DateTime<Utc> },
+    /// One tag's stories, hottest first.
+    Tag(String),
+    /// Stories linking to one site, newest first.
+    Domain(String),
+    /// One person's stories, newest first.
+    Author(i64),
+    /// Full-text search, most relevant first.
+    Search(String),
+}
+
+/// One page of a list. Asks for one row more than `limit` so the caller knows if a next page exists.
+pub async fn list(
+    db: impl PgExecutor<'_>,
+    listing: &Listing,
+    limit: i64,
+    offset: i64,
+) -> sqlx::Result<Vec<Story>> {
+    let (filter, order) = match listing {
+        Listing::Hot => ("true", "s.hot_rank desc, s.id desc"),
+        Listing::New => ("true", "s.created_at desc, s.id desc"),
+        Listing::Top { .. } => (
+            "s.created_at >= $3",
+            "s.score desc, s.created_at desc, s.id desc",
+        ),
+        Listing::Tag(_) => (
+            "s.id in (select story_id from story_tag where tag = $3)",
+            "s.hot_rank desc, s.id desc",
+        ),
+        Listing::Domain(_) => ("s.domain = $3", "s.created_at desc, s.id desc"),
+        Listing::Author(_) => ("s.author_id = $3", "s.created_at desc, s.id desc"),
+        Listing::Search(_) => (
+            "(s.search @@ websearch_to_tsquery('english', $3)
+              or s.id in (select story_id from story_tag where tag = lower($3)))",
+            "ts_rank_cd(s.search, websearch_to_tsquery('english', $3)) desc, s.hot_rank desc",
+        ),
+    };
+    let sql = format!("{STORY_SELECT} where s.deleted_at is null and {filter} order by {order} limit $1 offset $2");
+    let query = sqlx::query_as::<_, Story>(&sql).bind(limit).bind(offset);
+    let query = match listing {
+        Listing::Hot | Listing::New => query,
+        Listing::Top { since } => query.bind(*since),
+        Listing::Tag(text) | Listing::Domain(text) | Listing::Search(text) => {
+            query.bind(text.clone())
+        }
+        Listing::Author(id) => query.bind(*id),
+    };
+    query.fetch_all(db).await
+}
+
+/// One story, deleted or not.
+pub async fn get(db: impl PgExecutor<'_>, id: i64) -> sqlx::Result<Option<Story>> {
+    sqlx::query_as(&format!("{STORY_SELECT} where s.id = $1"))
+        .bind(id)
+        .fetch_optional(db)
+        .await
+}
+
+/// What a validated submission or edit holds.
+pub struct StoryInput<'a> {
+    pub title: &'a str,
+    /// The link as submitted, its normalized key and its domain; `None` for a text post.
+    pub link: Option<LinkParts<'a>>,
+    pub body: &'a str,
+    pub body_html: &'a str,
+    pub tags: &'a [String],
+}
+
+pub struct LinkParts<'a> {
+    pub url: &'a str,
+    pub key: &'a str,
+    pub domain: &'a str,
+}
+
+#[derive(Debug, PartialEq, Eq)]
+pub enum Submitted {
+    Created(i64),
+    /// The link was already under discussion: the submitter's upvote went there instead.
+    Duplicate(i64),
+}
+
+/// Shares a story. The same link again (by its normalized key) leads to the existing discussion
+/// and counts as an upvote there (SPEC section 4); otherwise the story is created with its
+/// submitter's own upvote, all in one transaction.
+pub async fn submit(
+    pool: &PgPool,
+    origin: &str,
+    author_id: i64,
+    input: &StoryInput<'_>,
+) -> sqlx::Result<Submitted> {
+    let mut tx = pool.begin().await?;
+    if let Some(existing) = live_local_with_key(&mut tx, input).await? {
+        votes::cast(&mut tx, author_id, Target::Story(existing), 1).await?;
+        tx.commit().await?;
+        return Ok(Submitted::Duplicate(existing));
+    }
+    match insert(&mut tx, origin, author_id, input).await {
+        Ok(id) => {
+            tx.commit().await?;
+            Ok(Submitted::Created(id))
+        }
+        // Someone shared the same link at the same moment: join their discussion.
+        Err(sqlx::Error::Database(e)) if e.constraint() == Some("story_local_url_key") => {
+            drop(tx);
+            let mut tx = pool.begin().await?;
+            let existing = live_local_with_key(&mut tx, input)
+                .await?
+                .ok_or(sqlx::Error::RowNotFound)?;
+            votes::cast(&mut tx, author_id, Target::Story(existing), 1).await?;
+            tx.commit().await?;
+            Ok(Submitted::Duplicate(existing))
+        }
+        Err(e) => Err(e),
+    }
+}
+
+async fn live_local_with_key(
+    tx: &mut Transaction<'_, Postgres>,
+    input: &StoryInput<'_>,
+) -> sqlx::Result<Option<i64>> {
+    let Some(link) = &input.link else {
+        return Ok(None);
+    };
+    sqlx::query_scalar("select id from story where url_key = $1 and local and deleted_at is null")
+        .bind(link.key)
+        .fetch_optional(&mut **tx)
+        .await
+}
+
+async fn insert(
+    tx: &mut Transaction<'_, Postgres>,
+    origin: &str,
+    author_id: i64,
+    input: &StoryInput<'_>,
+) -> sqlx::Result<i64> {
+    // The id is drawn first so the ActivityPub id can be stored with the row.
+    let id: i64 = sqlx::query_scalar(
+        "with new as (select nextval(pg_get_serial_sequence('story', 'id')) as id)
+         insert into story (id, ap_id, local, author_id, title, url, url_key, domain, body, body_html)
+         select new.id, $1 || '/s/' || new.id, true, $2, $3, $4, $5, $6, $7, $8 from new
+         returning id",
+    )
+    .bind(origin)
+    .bind(author_id)
+    .bind(input.title)
+    .bind(input.link.as_ref().map(|l| l.url))
+    .bind(input.link.as_ref().map(|l| l.key))
+    .bind(input.link.as_ref().map(|l| l.domain))
+    .bind(input.body)
+    .bind(input.body_html)
+    .fetch_one(&mut **tx)
+    .await?;
+    replace_tags(tx, id, input.tags).await?;
+    votes::cast(tx, author_id, Target::Story(id), 1).await?;
+    Ok(id)
+}
+
+async fn replace_tags(
+    tx: &mut Transaction<'_, Postgres>,
+    story_id: i64,
+    tags: &[String],
+) -> sqlx::Result<()> {
+    sqlx::query("delete from story_tag where story_id = $1")
+        .bind(story_id)
+        .execute(&mut **tx)
+        .await?;
+    sqlx::query("insert into story_tag (story_id, tag) select $1, unnest($2::text[]) on conflict do nothing")
+        .bind(story_id)
+        .bind(tags)
+        .execute(&mut **tx)
+        .await?;
+    Ok(())
+}
+
+#[derive(Debug, PartialEq, Eq)]
+pub enum Edited {
+    Done,
+    /// The new link is already under discussion in that story.
+    LinkTaken(i64),
+    /// No such live story by this author.
+    NotFound,
+}
+
+/// Edits a story its author owns.
+pub async fn edit(
+    pool: &PgPool,
+    id: i64,
+    author_id: i64,
+    input: &StoryInput<'_>,
+) -> sqlx::Result<Edited> {
+    let mut tx = pool.begin().await?;
+    if let Some(other) = live_local_with_key(&mut tx, input).await? {
+        if other != id {
+            return Ok(Edited::LinkTaken(other));
+        }
+    }
+    let updated = sqlx::query(
+        "update story set title = $3, url = $4, url_key = $5, domain = $6, body = $7, body_html = $8,
+                          updated_at = now()
+         where id = $1 and author_id = $2 and deleted_at is null",
+    )
+    .bind(id)
+    .bind(author_id)
+    .bind(input.title)
+    .bind(input.link.as_ref().map(|l| l.url))
+    .bind(input.link.as_ref().map(|l| l.key))
+    .bind(input.link.as_ref().map(|l| l.domain))
+    .bind(input.body)
+    .bind(input.body_html)
+    .execute(&mut *tx)
+    .await;
+    match updated {
+        Ok(done) if done.rows_affected() == 0 => return Ok(Edited::NotFound),
+        Ok(_) => {}
+        Err(sqlx::Error::Database(e)) if e.constraint() == Some("story_local_url_key") => {
+            return Ok(Edited::LinkTaken(id));
+        }
+        Err(e) => return Err(e),
+    }
+    replace_tags(&mut tx, id, input.tags).await?;
+    tx.commit().await?;
+    Ok(Edited::Done)
+}
+
+/// Deletes a story its author owns; it leaves every list. Returns whether anything was deleted.
+pub async fn delete(db: impl PgExecutor<'_>, id: i64, author_id: i64) -> sqlx::Result<bool> {
+    sqlx::query("update story set deleted_at = now() where id = $1 and author_id = $2 and deleted_at is null")
+        .bind(id)
+        .bind(author_id)
+        .execute(db)
+        .await
+        .map(|done| done.rows_affected() == 1)
+}
+
+/// Every tag with the number of live stories carrying it, most used first.
+pub async fn tag_counts(db: impl PgExecutor<'_>) -> sqlx::Result<Vec<(String, i64)>> {
+    sqlx::query_as(
+        "select t.tag, count(*) from story_tag t join story s on s.id = t.story_id
+         where s.deleted_at is null group by t.tag order by count(*) desc, t.tag",
+    )
+    .fetch_all(db)
+    .await
+}

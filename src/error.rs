@@ -1,0 +1,78 @@
+//! One error type for every handler, mapped to status codes in one place.
+
+use actix_web::{http::StatusCode, HttpResponse, ResponseError};
+use askama::Template;
+
+#[derive(Debug, thiserror::Error)]
+pub enum AppError {
+    #[error("not found")]
+    NotFound,
+    /// Input that cannot be acted on; the message is shown to the person.
+    #[error("{0}")]
+    BadRequest(String),
+    /// A form's CSRF token was missing or wrong.
+    #[error("this form has expired or was not sent by lien; reload the page and try again")]
+    Csrf,
+    /// The action needs a signed-in person; browsers are sent to the login page.
+    #[error("log in first")]
+    LoginRequired,
+    #[error("{0}")]
+    Forbidden(String),
+    #[error("{0}")]
+    Conflict(String),
+    #[error("gone")]
+    Gone,
+    #[error(transparent)]
+    Database(#[from] sqlx::Error),
+    #[error(transparent)]
+    Internal(#[from] anyhow::Error),
+}
+
+pub type AppResult<T> = Result<T, AppError>;
+
+#[derive(Template)]
+#[template(path = "error.html")]
+struct ErrorPage<'a> {
+    status: u16,
+    reason: &'a str,
+    message: String,
+}
+
+impl ResponseError for AppError {
+    fn status_code(&self) -> StatusCode {
+        match self {
+            AppError::NotFound => StatusCode::NOT_FOUND,
+            AppError::BadRequest(_) => StatusCode::UNPROCESSABLE_ENTITY,
+            AppError::Csrf | AppError::Forbidden(_) => StatusCode::FORBIDDEN,
+            AppError::LoginRequired => StatusCode::SEE_OTHER,
+            AppError::Conflict(_) => StatusCode::CONFLICT,
+            AppError::Gone => StatusCode::GONE,
+            AppError::Database(sqlx::Error::RowNotFound) => StatusCode::NOT_FOUND,
+            AppError::Database(_) | AppError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    fn error_response(&self) -> HttpResponse {
+        let status = self.status_code();
+        if let AppError::LoginRequired = self {
+            return HttpResponse::SeeOther()
+                .insert_header(("Location", "/login"))
+                .finish();
+        }
+        let message = if status.is_server_error() {
+            // The details go to the log, never to the page.
+            tracing::error!(error = %self, "request failed");
+            "something went wrong on our side; it has been logged".to_owned()
+        } else {
+            self.to_string()
+        };
+        let page = ErrorPage {
+            status: status.as_u16(),
+            reason: status.canonical_reason().unwrap_or("Error"),
+            message,
+        };
+        HttpResponse::build(status)
+            .content_type("text/html; charset=utf-8")
+            .body(page.render().unwrap_or_else(|_| "error".to_owned()))
+    }
+}

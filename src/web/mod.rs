@@ -1,0 +1,103 @@
+//! The HTML side of lien: handlers grouped by area, composed into one route table.
+
+pub mod accounts;
+pub mod comments;
+pub mod ops;
+pub mod people;
+pub mod session;
+pub mod stories;
+pub mod views;
+pub mod votes;
+
+use actix_web::{http::header, web, HttpRequest, HttpResponse};
+use askama::Template;
+use serde::Deserialize;
+
+use crate::{config::Config, db::Db, error::AppResult};
+
+/// Stories per page on every list (SPEC section 2).
+pub const PAGE_SIZE: i64 = 25;
+
+/// Shared by every handler.
+pub struct AppState {
+    pub db: Db,
+    pub config: Config,
+}
+
+/// The route table. Literal paths come before `{id}` patterns that could swallow them.
+pub fn routes(cfg: &mut web::ServiceConfig) {
+    cfg.configure(ops::routes)
+        .configure(accounts::routes)
+        .configure(stories::routes)
+        .configure(comments::routes)
+        .configure(votes::routes)
+        .configure(people::routes);
+}
+
+/// Renders a template as an HTML page.
+pub fn render(template: &impl Template) -> AppResult<HttpResponse> {
+    render_with(actix_web::http::StatusCode::OK, template)
+}
+
+/// Renders a template with a status other than 200 (a form with errors answers 422).
+pub fn render_with(
+    status: actix_web::http::StatusCode,
+    template: &impl Template,
+) -> AppResult<HttpResponse> {
+    let body = template
+        .render()
+        .map_err(|e| anyhow::anyhow!("template: {e}"))?;
+    Ok(HttpResponse::build(status)
+        .content_type("text/html; charset=utf-8")
+        .body(body))
+}
+
+/// A 303 to another page, the answer to every successful form.
+pub fn see_other(location: &str) -> HttpResponse {
+    HttpResponse::SeeOther()
+        .insert_header((header::LOCATION, location))
+        .finish()
+}
+
+/// Whether the client asked for JSON (the voting script does; forms do not).
+pub fn wants_json(req: &HttpRequest) -> bool {
+    req.headers()
+        .get(header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("application/json"))
+}
+
+/// `?page=N`, 1-based.
+#[derive(Deserialize)]
+pub struct PageQuery {
+    pub page: Option<i64>,
+}
+
+impl PageQuery {
+    pub fn number(&self) -> i64 {
+        self.page.unwrap_or(1).clamp(1, 10_000)
+    }
+
+    pub fn offset(&self) -> i64 {
+        (self.number() - 1) * PAGE_SIZE
+    }
+}
+
+/// Links to the neighbouring pages of a list.
+pub struct Pager {
+    pub previous: Option<String>,
+    pub next: Option<String>,
+}
+
+impl Pager {
+    /// `rows` were fetched with one extra; the extra, if present, proves a next page and is dropped.
+    pub fn cut<T>(base: &str, page: i64, rows: &mut Vec<T>) -> Pager {
+        let has_next = rows.len() as i64 > PAGE_SIZE;
+        rows.truncate(PAGE_SIZE as usize);
+        let sep = if base.contains('?') { '&' } else { '?' };
+        Pager {
+            previous: (page > 1).then(|| format!("{base}{sep}page={}", page - 1)),
+            next: has_next.then(|| format!("{base}{sep}page={}", page + 1)),
+        }
+    }
+}

@@ -1,0 +1,562 @@
+//! Story lists (hot, new, top, tag, domain, search), the discussion page, and sharing and editing.
+
+use std::collections::HashMap;
+
+use actix_web::{http::StatusCode, web, HttpResponse};
+use askama::Template;
+use chrono::{Duration, Utc};
+use serde::Deserialize;
+
+use super::{
+    render, render_with, see_other,
+    session::{CsrfForm, Ctx},
+    views::{thread, CommentView, Layout, StoryView},
+    PageQuery, Pager, PAGE_SIZE,
+};
+use crate::{
+    db::{
+        comments,
+        stories::{self, Edited, LinkParts, Listing, Story, StoryInput, Submitted},
+        votes,
+    },
+    error::{AppError, AppResult},
+    links, markdown,
+};
+
+pub fn routes(cfg: &mut web::ServiceConfig) {
+    cfg.route("/", web::get().to(hot))
+        .route("/new", web::get().to(newest))
+        .route("/top", web::get().to(top))
+        .route("/tags", web::get().to(tags))
+        .route("/t/{tag}", web::get().to(tag))
+        .route("/domain/{host}", web::get().to(domain))
+        .route("/search", web::get().to(search))
+        .route("/submit", web::get().to(submit_form))
+        .route("/submit", web::post().to(submit))
+        .route("/s/{id}/edit", web::get().to(edit_form))
+        .route("/s/{id}/edit", web::post().to(edit))
+        .route("/s/{id}/delete", web::post().to(delete))
+        .route("/s/{id}", web::get().to(show))
+        .route("/s/{id}/{slug}", web::get().to(show_with_slug));
+}
+
+#[derive(Template)]
+#[template(path = "story/list.html")]
+struct ListPage {
+    page: Layout,
+    heading: String,
+    /// Which tab of the main menu is current.
+    tab: &'static str,
+    stories: Vec<StoryView>,
+    pager: Pager,
+    /// Stories on earlier pages, so numbering continues.
+    first_rank: i64,
+    empty: &'static str,
+}
+
+/// Story views with the viewer's own votes marked (one query for the whole page).
+pub async fn story_views(ctx: &Ctx, stories: &[Story]) -> AppResult<Vec<StoryView>> {
+    let votes: HashMap<i64, i16> = match &ctx.viewer {
+        Some(viewer) => {
+            let ids: Vec<i64> = stories.iter().map(|s| s.id).collect();
+            votes::on_stories(&ctx.state.db.read, viewer.id, &ids)
+                .await?
+                .into_iter()
+                .collect()
+        }
+        None => HashMap::new(),
+    };
+    Ok(stories
+        .iter()
+        .map(|s| StoryView::new(s, ctx.viewer.as_ref(), &votes))
+        .collect())
+}
+
+struct ListSpec {
+    listing: Listing,
+    title: String,
+    heading: String,
+    tab: &'static str,
+    base: String,
+    feed: Option<String>,
+    empty: &'static str,
+}
+
+async fn list_page(ctx: Ctx, query: &PageQuery, spec: ListSpec) -> AppResult<HttpResponse> {
+    let mut rows = stories::list(
+        &ctx.state.db.read,
+        &spec.listing,
+        PAGE_SIZE + 1,
+        query.offset(),
+    )
+    .await?;
+    let pager = Pager::cut(&spec.base, query.number(), &mut rows);
+    let mut layout = Layout::new(&ctx, spec.title);
+    if let Some(feed) = spec.feed {
+        layout = layout.with_feed(feed);
+    }
+    render(&ListPage {
+        stories: story_views(&ctx, &rows).await?,
+        page: layout,
+        heading: spec.heading,
+        tab: spec.tab,
+        pager,
+        first_rank: query.offset(),
+        empty: spec.empty,
+    })
+}
+
+async fn hot(ctx: Ctx, query: web::Query<PageQuery>) -> AppResult<HttpResponse> {
+    let spec = ListSpec {
+        listing: Listing::Hot,
+        title: "lien".into(),
+        heading: String::new(),
+        tab: "hot",
+        base: "/".into(),
+        feed: Some("/hot".into()),
+        empty: "Nothing has been shared yet. Be the first.",
+    };
+    list_page(ctx, &query, spec).await
+}
+
+async fn newest(ctx: Ctx, query: web::Query<PageQuery>) -> AppResult<HttpResponse> {
+    let spec = ListSpec {
+        listing: Listing::New,
+        title: "New stories".into(),
+        heading: String::new(),
+        tab: "new",
+        base: "/new".into(),
+        feed: Some("/new".into()),
+        empty: "Nothing has been shared yet.",
+    };
+    list_page(ctx, &query, spec).await
+}
+
+#[derive(Deserialize)]
+struct TopQuery {
+    t: Option<String>,
+    page: Option<i64>,
+}
+
+/// The windows of `/top`, with their length.
+const TOP_WINDOWS: [(&str, i64); 5] = [
+    ("day", 1),
+    ("week", 7),
+    ("month", 30),
+    ("year", 365),
+    ("all", 365 * 100),
+];
+
+async fn top(ctx: Ctx, query: web::Query<TopQuery>) -> AppResult<HttpResponse> {
+    let window = query.t.as_deref().unwrap_or("week");
+    let Some(&(window, days)) = TOP_WINDOWS.iter().find(|(name, _)| *name == window) else {
+        return Err(AppError::BadRequest(
+            "t must be day, week, month, year or all".into(),
+        ));
+    };
+    let spec = ListSpec {
+        listing: Listing::Top {
+            since: Utc::now() - Duration::days(days),
+        },
+        title: format!("Top stories ({window})"),
+        heading: format!("Top of the {window}").replace("of the all", "of all time"),
+        tab: "top",
+        base: format!("/top?t={window}"),
+        feed: None,
+        empty: "No stories in this window.",
+    };
+    list_page(ctx, &PageQuery { page: query.page }, spec).await
+}
+
+#[derive(Template)]
+#[template(path = "story/tags.html")]
+struct TagsPage {
+    page: Layout,
+    tags: Vec<(String, i64)>,
+}
+
+async fn tags(ctx: Ctx) -> AppResult<HttpResponse> {
+    let tags = stories::tag_counts(&ctx.state.db.read).await?;
+    render(&TagsPage {
+        page: Layout::new(&ctx, "Tags"),
+        tags,
+    })
+}
+
+async fn tag(
+    ctx: Ctx,
+    path: web::Path<String>,
+    query: web::Query<PageQuery>,
+) -> AppResult<HttpResponse> {
+    let tag = path.into_inner().to_lowercase();
+    let spec = ListSpec {
+        listing: Listing::Tag(tag.clone()),
+        title: format!("Stories tagged {tag}"),
+        heading: format!("Tagged “{tag}”"),
+        tab: "",
+        base: format!("/t/{tag}"),
+        feed: Some(format!("/t/{tag}")),
+        empty: "No stories carry this tag.",
+    };
+    list_page(ctx, &query, spec).await
+}
+
+async fn domain(
+    ctx: Ctx,
+    path: web::Path<String>,
+    query: web::Query<PageQuery>,
+) -> AppResult<HttpResponse> {
+    let host = path.into_inner().to_lowercase();
+    let host = host.strip_prefix("www.").unwrap_or(&host).to_owned();
+    let spec = ListSpec {
+        listing: Listing::Domain(host.clone()),
+        title: format!("Stories from {host}"),
+        heading: format!("Stories from {host}"),
+        tab: "",
+        base: format!("/domain/{host}"),
+        feed: Some(format!("/domain/{host}")),
+        empty: "No stories link to this site.",
+    };
+    list_page(ctx, &query, spec).await
+}
+
+#[derive(Deserialize)]
+struct SearchQuery {
+    q: Option<String>,
+    page: Option<i64>,
+}
+
+async fn search(ctx: Ctx, query: web::Query<SearchQuery>) -> AppResult<HttpResponse> {
+    let q = query.q.as_deref().unwrap_or("").trim().to_owned();
+    if q.chars().count() > 200 {
+        return Err(AppError::BadRequest(
+            "search for at most 200 characters".into(),
+        ));
+    }
+    let page = PageQuery { page: query.page };
+    if q.is_empty() {
+        return render(&ListPage {
+            page: Layout::new(&ctx, "Search"),
+            heading: "Search".into(),
+            tab: "search",
+            stories: vec![],
+            pager: Pager {
+                previous: None,
+                next: None,
+            },
+            first_rank: 0,
+            empty: "Search stories by title, link or tag.",
+        });
+    }
+    let spec = ListSpec {
+        listing: Listing::Search(q.clone()),
+        title: format!("Search: {q}"),
+        heading: format!("Results for “{q}”"),
+        tab: "search",
+        base: format!(
+            "/search?q={}",
+            url::form_urlencoded::byte_serialize(q.as_bytes()).collect::<String>()
+        ),
+        feed: None,
+        empty: "No stories match.",
+    };
+    list_page(ctx, &page, spec).await
+}
+
+#[derive(Template)]
+#[template(path = "story/show.html")]
+struct ShowPage {
+    page: Layout,
+    story: StoryView,
+    comments: Vec<CommentView>,
+}
+
+async fn show(ctx: Ctx, path: web::Path<i64>) -> AppResult<HttpResponse> {
+    show_story(ctx, path.into_inner()).await
+}
+
+async fn show_with_slug(ctx: Ctx, path: web::Path<(i64, String)>) -> AppResult<HttpResponse> {
+    show_story(ctx, path.into_inner().0).await
+}
+
+async fn show_story(ctx: Ctx, id: i64) -> AppResult<HttpResponse> {
+    let db = &ctx.state.db.read;
+    let story = stories::get(db, id).await?.ok_or(AppError::NotFound)?;
+    if story.deleted_at.is_some() {
+        return Err(AppError::Gone);
+    }
+    let comments = comments::for_story(db, id).await?;
+    let comment_votes: HashMap<i64, i16> = match &ctx.viewer {
+        Some(viewer) => {
+            let ids: Vec<i64> = comments.iter().map(|c| c.id).collect();
+            votes::on_comments(db, viewer.id, &ids)
+                .await?
+                .into_iter()
+                .collect()
+        }
+        None => HashMap::new(),
+    };
+    let view = story_views(&ctx, std::slice::from_ref(&story))
+        .await?
+        .remove(0);
+    let description = match &story.domain {
+        Some(domain) => format!(
+            "{} comments, {} points, linking to {domain}",
+            story.comment_count, story.score
+        ),
+        None => markdown::plain_text(&story.body_html, 200),
+    };
+    let layout = Layout::new(&ctx, story.title.clone())
+        .with_description(description)
+        .with_feed(format!("/s/{id}"))
+        .with_ap_id(story.ap_id.clone());
+    render(&ShowPage {
+        comments: thread(&comments, None, ctx.viewer.as_ref(), &comment_votes),
+        page: layout,
+        story: view,
+    })
+}
+
+/// The story form, for sharing and for editing.
+#[derive(Template)]
+#[template(path = "story/form.html")]
+struct FormPage {
+    page: Layout,
+    /// Where the form posts: `/submit` or `/s/{id}/edit`.
+    action: String,
+    form: StoryForm,
+    errors: Vec<String>,
+}
+
+#[derive(Deserialize, Default)]
+pub struct StoryForm {
+    #[serde(default)]
+    pub url: String,
+    #[serde(default)]
+    pub title: String,
+    #[serde(default)]
+    pub tags: String,
+    #[serde(default)]
+    pub body: String,
+}
+
+/// A story form that passed every check, ready for the database.
+struct ValidStory {
+    title: String,
+    link: Option<(String, String, String)>,
+    body: String,
+    body_html: String,
+    tags: Vec<String>,
+}
+
+impl ValidStory {
+    fn input(&self) -> StoryInput<'_> {
+        StoryInput {
+            title: &self.title,
+            link: self
+                .link
+                .as_ref()
+                .map(|(url, key, domain)| LinkParts { url, key, domain }),
+            body: &self.body,
+            body_html: &self.body_html,
+            tags: &self.tags,
+        }
+    }
+}
+
+const MAX_TAGS: usize = 5;
+
+/// Tags as typed ("rust, web  databases"): lowercased, deduplicated, 1 to 5 of them.
+fn parse_tags(input: &str, errors: &mut Vec<String>) -> Vec<String> {
+    let mut tags: Vec<String> = Vec::new();
+    for raw in input
+        .split(|c: char| c == ',' || c.is_whitespace())
+        .filter(|t| !t.is_empty())
+    {
+        let tag = raw.trim_start_matches('#').to_lowercase();
+        let valid = (1..=30).contains(&tag.len())
+            && tag
+                .bytes()
+                .next()
+                .is_some_and(|b| b.is_ascii_alphanumeric())
+            && tag
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_');
+        if !valid {
+            errors.push(format!(
+                "“{raw}” is not a tag: use letters, digits, - and _"
+            ));
+        } else if !tags.contains(&tag) {
+            tags.push(tag);
+        }
+    }
+    if tags.is_empty() {
+        errors.push("add at least one tag".into());
+    } else if tags.len() > MAX_TAGS {
+        errors.push(format!("at most {MAX_TAGS} tags"));
+    }
+    tags
+}
+
+fn validate(form: &StoryForm) -> Result<ValidStory, Vec<String>> {
+    let mut errors = Vec::new();
+    let title = form.title.split_whitespace().collect::<Vec<_>>().join(" ");
+    if title.is_empty() {
+        errors.push("a title is required".into());
+    } else if title.chars().count() > 300 {
+        errors.push("titles are limited to 300 characters".into());
+    }
+    let link = if form.url.trim().is_empty() {
+        None
+    } else {
+        match links::parse_link(&form.url) {
+            Ok(url) => Some((url.to_string(), links::url_key(&url), links::domain(&url))),
+            Err(e) => {
+                errors.push(e.to_string());
+                None
+            }
+        }
+    };
+    let body = form.body.trim().to_owned();
+    if form.url.trim().is_empty() && body.is_empty() {
+        errors.push("share a link, or write a text".into());
+    }
+    if body.len() > 40_000 {
+        errors.push("the text is limited to 40,000 characters".into());
+    }
+    let tags = parse_tags(&form.tags, &mut errors);
+    if !errors.is_empty() {
+        return Err(errors);
+    }
+    Ok(ValidStory {
+        title,
+        link,
+        body_html: markdown::render(&body),
+        body,
+        tags,
+    })
+}
+
+async fn submit_form(ctx: Ctx) -> AppResult<HttpResponse> {
+    ctx.require_viewer()?;
+    render(&FormPage {
+        page: Layout::new(&ctx, "Share a link"),
+        action: "/submit".into(),
+        form: StoryForm::default(),
+        errors: vec![],
+    })
+}
+
+async fn submit(ctx: Ctx, CsrfForm(form): CsrfForm<StoryForm>) -> AppResult<HttpResponse> {
+    let author = ctx.require_viewer()?.id;
+    let valid = match validate(&form) {
+        Ok(valid) => valid,
+        Err(errors) => {
+            let page = FormPage {
+                page: Layout::new(&ctx, "Share a link"),
+                action: "/submit".into(),
+                form,
+                errors,
+            };
+            return render_with(StatusCode::UNPROCESSABLE_ENTITY, &page);
+        }
+    };
+    let origin = ctx.state.config.origin();
+    let id = match stories::submit(&ctx.state.db.write, &origin, author, &valid.input()).await? {
+        Submitted::Created(id) => id,
+        Submitted::Duplicate(id) => id,
+    };
+    Ok(see_other(&format!("/s/{id}")))
+}
+
+/// The story, if the viewer wrote it and it is live.
+async fn own_story(ctx: &Ctx, id: i64) -> AppResult<Story> {
+    let viewer = ctx.require_viewer()?;
+    let story = stories::get(&ctx.state.db.write, id)
+        .await?
+        .ok_or(AppError::NotFound)?;
+    if story.deleted_at.is_some() {
+        return Err(AppError::Gone);
+    }
+    if story.author_id != viewer.id {
+        return Err(AppError::Forbidden(
+            "only its author can change a story".into(),
+        ));
+    }
+    Ok(story)
+}
+
+async fn edit_form(ctx: Ctx, path: web::Path<i64>) -> AppResult<HttpResponse> {
+    let id = path.into_inner();
+    let story = match own_story(&ctx, id).await {
+        Ok(story) => story,
+        // `/s/{id}/edit` is also what a story titled "Edit" slugs to: show it to everyone else.
+        Err(AppError::Forbidden(_)) => return Ok(see_other(&format!("/s/{id}"))),
+        Err(e) => return Err(e),
+    };
+    render(&FormPage {
+        page: Layout::new(&ctx, format!("Edit: {}", story.title)),
+        action: format!("/s/{id}/edit"),
+        form: StoryForm {
+            url: story.url.unwrap_or_default(),
+            title: story.title,
+            tags: story.tags.join(" "),
+            body: story.body,
+        },
+        errors: vec![],
+    })
+}
+
+async fn edit(
+    ctx: Ctx,
+    path: web::Path<i64>,
+    CsrfForm(form): CsrfForm<StoryForm>,
+) -> AppResult<HttpResponse> {
+    let id = path.into_inner();
+    let story = own_story(&ctx, id).await?;
+    let result = match validate(&form) {
+        Ok(valid) => {
+            stories::edit(&ctx.state.db.write, id, story.author_id, &valid.input()).await?
+        }
+        Err(errors) => return edit_failed(&ctx, id, form, errors),
+    };
+    match result {
+        Edited::Done => Ok(see_other(&format!("/s/{id}"))),
+        Edited::LinkTaken(other) => {
+            let errors = vec![format!(
+                "that link is already under discussion at /s/{other}"
+            )];
+            edit_failed(&ctx, id, form, errors)
+        }
+        Edited::NotFound => Err(AppError::NotFound),
+    }
+}
+
+fn edit_failed(
+    ctx: &Ctx,
+    id: i64,
+    form: StoryForm,
+    errors: Vec<String>,
+) -> AppResult<HttpResponse> {
+    let page = FormPage {
+        page: Layout::new(ctx, "Edit story"),
+        action: format!("/s/{id}/edit"),
+        form,
+        errors,
+    };
+    render_with(StatusCode::UNPROCESSABLE_ENTITY, &page)
+}
+
+#[derive(Deserialize)]
+struct Confirm {}
+
+async fn delete(
+    ctx: Ctx,
+    path: web::Path<i64>,
+    _form: CsrfForm<Confirm>,
+) -> AppResult<HttpResponse> {
+    let id = path.into_inner();
+    let story = own_story(&ctx, id).await?;
+    stories::delete(&ctx.state.db.write, id, story.author_id).await?;
+    Ok(see_other("/"))
+}

@@ -1,0 +1,79 @@
+//! Voting: +1, -1, or 0 to withdraw, on stories and comments. A plain form redirects back; the
+//! voting script asks for JSON and updates the score in place.
+
+use actix_web::{http::header, web, HttpRequest, HttpResponse};
+use serde::Deserialize;
+
+use super::{
+    see_other,
+    session::{CsrfForm, Ctx},
+    wants_json,
+};
+use crate::{
+    db::votes::{self, Target},
+    error::{AppError, AppResult},
+};
+
+pub fn routes(cfg: &mut web::ServiceConfig) {
+    cfg.route("/s/{id}/vote", web::post().to(vote_story))
+        .route("/c/{id}/vote", web::post().to(vote_comment));
+}
+
+#[derive(Deserialize)]
+struct VoteForm {
+    value: String,
+}
+
+async fn vote_story(
+    ctx: Ctx,
+    req: HttpRequest,
+    path: web::Path<i64>,
+    form: CsrfForm<VoteForm>,
+) -> AppResult<HttpResponse> {
+    let id = path.into_inner();
+    vote(ctx, req, Target::Story(id), form.0, format!("/s/{id}")).await
+}
+
+async fn vote_comment(
+    ctx: Ctx,
+    req: HttpRequest,
+    path: web::Path<i64>,
+    form: CsrfForm<VoteForm>,
+) -> AppResult<HttpResponse> {
+    let id = path.into_inner();
+    vote(ctx, req, Target::Comment(id), form.0, format!("/c/{id}")).await
+}
+
+async fn vote(
+    ctx: Ctx,
+    req: HttpRequest,
+    target: Target,
+    form: VoteForm,
+    fallback: String,
+) -> AppResult<HttpResponse> {
+    let voter = ctx.require_viewer()?.id;
+    let value: i16 = match form.value.trim() {
+        "1" | "+1" => 1,
+        "-1" => -1,
+        "0" => 0,
+        _ => return Err(AppError::BadRequest("value must be 1, -1 or 0".into())),
+    };
+    let mut tx = ctx.state.db.write.begin().await?;
+    let score = votes::cast(&mut tx, voter, target, value)
+        .await?
+        .ok_or(AppError::NotFound)?;
+    tx.commit().await?;
+    if wants_json(&req) {
+        return Ok(HttpResponse::Ok().json(serde_json::json!({ "score": score, "vote": value })));
+    }
+    Ok(see_other(
+        &back(&req, &ctx.state.config.origin()).unwrap_or(fallback),
+    ))
+}
+
+/// The page the vote came from, when it is one of ours.
+fn back(req: &HttpRequest, origin: &str) -> Option<String> {
+    let referer = req.headers().get(header::REFERER)?.to_str().ok()?;
+    let path = referer.strip_prefix(origin)?;
+    path.starts_with('/').then(|| path.to_owned())
+}

@@ -1,0 +1,156 @@
+//! The real `lien` binary on its embedded cluster: started by `serve`, reused by a second command,
+//! surviving a SIGKILL of lien, and stopped with it on SIGTERM.
+
+use std::{
+    path::Path,
+    process::Stdio,
+    time::{Duration, Instant},
+};
+
+use nix::{
+    sys::signal::{kill, Signal},
+    unistd::Pid,
+};
+use reqwest::StatusCode;
+use tokio::process::{Child, Command};
+
+const LIEN: &str = env!("CARGO_BIN_EXE_lien");
+
+fn lien(data_dir: &Path, port: u16) -> Command {
+    let mut command = Command::new(LIEN);
+    command
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .env("LIEN_DATA_DIR", data_dir)
+        .env("LIEN_LISTEN", format!("127.0.0.1:{port}"))
+        .env("LIEN_PUBLIC_URL", format!("http://localhost:{port}"))
+        .env("LIEN_LOG", "warn")
+        .stdin(Stdio::null())
+        .kill_on_drop(true);
+    command
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+async fn wait_until_healthy(port: u16, server: &mut Child) {
+    let deadline = Instant::now() + Duration::from_secs(90);
+    let client = reqwest::Client::new();
+    loop {
+        if let Some(status) = server.try_wait().unwrap() {
+            panic!("lien exited early with {status}");
+        }
+        let answer = client
+            .get(format!("http://127.0.0.1:{port}/readyz"))
+            .send()
+            .await;
+        if answer.is_ok_and(|r| r.status() == StatusCode::OK) {
+            return;
+        }
+        assert!(Instant::now() < deadline, "lien did not become ready");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// The postmaster's pid, from the cluster's lock file.
+fn postmaster_pid(data_dir: &Path) -> Option<i32> {
+    let text = std::fs::read_to_string(data_dir.join("postgres/postmaster.pid")).ok()?;
+    text.lines().next()?.trim().parse().ok()
+}
+
+fn alive(pid: i32) -> bool {
+    kill(Pid::from_raw(pid), None).is_ok()
+}
+
+async fn log_in(port: u16, name: &str, password: &str) -> StatusCode {
+    let client = reqwest::Client::builder()
+        .cookie_store(true)
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let login = client
+        .get(format!("http://127.0.0.1:{port}/login"))
+        .send()
+        .await
+        .unwrap();
+    let html = scraper::Html::parse_document(&login.text().await.unwrap());
+    let csrf = crate::helpers::select_attr(&html, "input[name=csrf]", "value").remove(0);
+    client
+        .post(format!("http://127.0.0.1:{port}/login"))
+        .form(&[("name", name), ("password", password), ("csrf", &csrf)])
+        .send()
+        .await
+        .unwrap()
+        .status()
+}
+
+#[tokio::test]
+async fn the_embedded_cluster_is_shared_survives_sigkill_and_stops_on_sigterm() {
+    // Under /tmp: when the tests run as root, PostgreSQL runs as `postgres` and must reach it.
+    let dir = tempfile::Builder::new()
+        .prefix("lien-cluster-")
+        .tempdir_in("/tmp")
+        .unwrap();
+    let data = dir.path().join("data");
+    let port = free_port();
+
+    let mut server = lien(&data, port).arg("serve").spawn().unwrap();
+    wait_until_healthy(port, &mut server).await;
+    let postmaster = postmaster_pid(&data).expect("the cluster runs");
+
+    // A second command while the server runs uses the running cluster.
+    let password_file = dir.path().join("password");
+    std::fs::write(&password_file, "correct horse\n").unwrap();
+    let created = lien(&data, port)
+        .args(["user", "create", "bob", "--password-file"])
+        .arg(&password_file)
+        .output()
+        .await
+        .unwrap();
+    assert!(
+        created.status.success(),
+        "{}",
+        String::from_utf8_lossy(&created.stderr)
+    );
+    assert_eq!(postmaster_pid(&data), Some(postmaster), "no second cluster");
+    assert!(
+        alive(postmaster),
+        "the short command left the server's cluster running"
+    );
+    assert_eq!(
+        log_in(port, "bob", "correct horse").await,
+        StatusCode::SEE_OTHER
+    );
+
+    // SIGKILL: lien dies at once; its cluster survives, and the next start takes it over.
+    server.start_kill().unwrap();
+    server.wait().await.unwrap();
+    assert!(alive(postmaster), "the cluster survives a SIGKILL of lien");
+    let mut server = lien(&data, port).arg("serve").spawn().unwrap();
+    wait_until_healthy(port, &mut server).await;
+    assert_eq!(
+        log_in(port, "bob", "correct horse").await,
+        StatusCode::SEE_OTHER,
+        "data kept"
+    );
+
+    // SIGTERM: a clean exit that stops the cluster too.
+    let pid = Pid::from_raw(server.id().unwrap() as i32);
+    kill(pid, Signal::SIGTERM).unwrap();
+    let status = tokio::time::timeout(Duration::from_secs(60), server.wait())
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(status.success(), "exit status {status}");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while alive(postmaster) && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(!alive(postmaster), "SIGTERM stops the cluster");
+    assert_eq!(postmaster_pid(&data), None);
+}
