@@ -1,15 +1,17 @@
-//! The `lien` command line: `serve`, `migrate`, `user create`.
+//! The `lien` command line: `serve`, `worker`, `migrate`, `user create`.
 
-use std::{net::TcpListener, path::PathBuf};
+use std::{future::Future, net::TcpListener, path::PathBuf};
 
 use anyhow::{bail, Context};
 use clap::{Parser, Subcommand};
+use tokio::{sync::watch, task::JoinHandle};
 use tracing_subscriber::{fmt, EnvFilter};
 
 use crate::{
     accounts,
     config::{Config, LogFormat},
     db::{embedded::Claim, Database},
+    federation::{delivery, FedConfig},
 };
 
 #[derive(Parser, Debug)]
@@ -23,8 +25,11 @@ pub struct Cli {
 
 #[derive(Subcommand, Debug)]
 pub enum Command {
-    /// Start the web server (applies pending migrations first).
+    /// Start the web server (applies pending migrations first), with LIEN_WORKERS delivery
+    /// workers in the same process.
     Serve,
+    /// Run only the background workers (delivery), until SIGTERM or SIGINT.
+    Worker,
     /// Apply pending database migrations and exit.
     Migrate,
     /// Manage accounts.
@@ -61,6 +66,7 @@ pub fn init_tracing(config: &Config) {
 pub async fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Serve => serve(cli.config).await,
+        Command::Worker => worker(cli.config).await,
         Command::Migrate => {
             let database = Database::open(&cli.config, Claim::Borrower).await?;
             tracing::info!("migrations are applied");
@@ -114,9 +120,90 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     let listener = TcpListener::bind(config.listen)
         .with_context(|| format!("could not listen on {}", config.listen))?;
     tracing::info!(listen = %config.listen, public_url = %config.public_url, "lien is serving");
+    let workers = config.workers;
     let state = crate::app_state(database.db.clone(), config);
-    let result = crate::http_server(listener, state)?.await;
-    tracing::info!("stopping");
+    let result = match crate::federation::config(state).await {
+        Ok(federation) => {
+            let delivery = Workers::start(&federation, workers);
+            // Actix stops on SIGTERM/SIGINT: no new connections, requests in flight finish. Then
+            // the workers finish their deliveries in flight, and only then does the database go.
+            let served = match crate::http_server(listener, federation) {
+                Ok(server) => server.await.context("the web server failed"),
+                Err(error) => Err(anyhow::Error::new(error).context("the web server failed")),
+            };
+            tracing::info!("stopping");
+            delivery.stop().await;
+            served
+        }
+        Err(error) => Err(error),
+    };
     database.close().await;
-    result.context("the web server failed")
+    result
+}
+
+/// `lien worker`: the delivery workers without the web server (at least one, whatever
+/// LIEN_WORKERS says, since a shared configuration may set it to 0 for the web tier).
+async fn worker(config: Config) -> anyhow::Result<()> {
+    let database = Database::open(&config, Claim::Owner).await?;
+    let workers = config.workers.max(1);
+    let state = crate::app_state(database.db.clone(), config);
+    let result = match crate::federation::config(state).await {
+        Ok(federation) => match shutdown_signal() {
+            Ok(signal) => {
+                let delivery = Workers::start(&federation, workers);
+                signal.await;
+                tracing::info!("stopping");
+                delivery.stop().await;
+                Ok(())
+            }
+            Err(error) => Err(error),
+        },
+        Err(error) => Err(error),
+    };
+    database.close().await;
+    result
+}
+
+/// Catches SIGTERM and SIGINT from now on; the future resolves at the first of them.
+fn shutdown_signal() -> anyhow::Result<impl Future<Output = ()>> {
+    use tokio::signal::unix::{signal, SignalKind};
+    let mut terminate = signal(SignalKind::terminate()).context("listening for SIGTERM")?;
+    let mut interrupt = signal(SignalKind::interrupt()).context("listening for SIGINT")?;
+    Ok(async move {
+        tokio::select! {
+            _ = terminate.recv() => {}
+            _ = interrupt.recv() => {}
+        }
+    })
+}
+
+/// Delivery workers running on the runtime, and the switch that stops them.
+struct Workers {
+    stop: watch::Sender<bool>,
+    tasks: Vec<JoinHandle<()>>,
+}
+
+impl Workers {
+    fn start(federation: &FedConfig, count: usize) -> Workers {
+        let (stop, stopping) = watch::channel(false);
+        let tasks = (0..count)
+            .map(|_| tokio::spawn(delivery::run(federation.clone(), stopped(stopping.clone()))))
+            .collect();
+        Workers { stop, tasks }
+    }
+
+    /// Asks every worker to stop and waits while they finish their deliveries in flight.
+    async fn stop(self) {
+        let _ = self.stop.send(true);
+        for task in self.tasks {
+            if let Err(error) = task.await {
+                tracing::error!(%error, "a delivery worker failed");
+            }
+        }
+    }
+}
+
+async fn stopped(mut stopping: watch::Receiver<bool>) {
+    // An error means the sender is gone, which is a stop too.
+    let _ = stopping.wait_for(|stop| *stop).await;
 }

@@ -79,8 +79,13 @@ pub struct Config {
     pub federation: Switch,
 
     /// `1` allows http:// peers and loopback/private addresses (tests and local demos only).
-    #[arg(long, env = "LIEN_DEV", default_value = "0", value_parser = BoolishValueParser::new(), global = true)]
+    #[arg(long, env = "LIEN_DEV", default_value = "0", value_parser = BoolishValueParser::new(),
+        action = clap::ArgAction::Set, global = true)]
     pub dev: bool,
+
+    /// Delivery workers `lien serve` runs in-process: 0 leaves delivery to `lien worker`.
+    #[arg(long, env = "LIEN_WORKERS", default_value = "1", global = true)]
+    pub workers: usize,
 
     /// Log filter, in `tracing` EnvFilter syntax.
     #[arg(long, env = "LIEN_LOG", default_value = "info", global = true)]

@@ -30,6 +30,20 @@ pub enum AppError {
 
 pub type AppResult<T> = Result<T, AppError>;
 
+impl From<crate::federation::FederationError> for AppError {
+    fn from(error: crate::federation::FederationError) -> AppError {
+        use crate::federation::FederationError as F;
+        match error {
+            F::Database(e) => AppError::Database(e),
+            F::NotFound => AppError::NotFound,
+            F::Gone => AppError::Gone,
+            F::BadRequest(m) => AppError::BadRequest(m),
+            F::Forbidden(m) | F::Unauthorized(m) => AppError::Forbidden(m),
+            other => AppError::Internal(anyhow::Error::new(other)),
+        }
+    }
+}
+
 #[derive(Template)]
 #[template(path = "error.html")]
 struct ErrorPage<'a> {

@@ -6,6 +6,8 @@ pub mod cli;
 pub mod config;
 pub mod db;
 pub mod error;
+pub mod federation;
+pub mod feeds;
 pub mod links;
 pub mod markdown;
 pub mod ranking;
@@ -15,7 +17,9 @@ use std::net::TcpListener;
 
 use actix_web::{dev::Server, http::header, middleware, web as aw, App, HttpResponse, HttpServer};
 
-use crate::{config::Config, db::Db, web::AppState};
+use activitypub_federation::config::FederationMiddleware;
+
+use crate::{config::Config, db::Db, federation::FedConfig, web::AppState};
 
 /// Request bodies larger than this are refused (forms are small; the inbox sets its own limit).
 pub const MAX_FORM_BODY: usize = 256 * 1024;
@@ -30,10 +34,11 @@ pub fn app_state(db: Db, config: Config) -> aw::Data<AppState> {
 
 /// Builds the HTTP server on a bound listener. Used by `lien serve` and by the tests alike.
 /// It stops gracefully on SIGTERM and SIGINT: no new connections, requests in flight finish.
-pub fn http_server(listener: TcpListener, state: aw::Data<AppState>) -> std::io::Result<Server> {
+pub fn http_server(listener: TcpListener, federation: FedConfig) -> std::io::Result<Server> {
     let server = HttpServer::new(move || {
         App::new()
-            .app_data(state.clone())
+            .app_data(aw::Data::clone(&federation))
+            .wrap(FederationMiddleware::new(federation.clone()))
             .app_data(aw::PayloadConfig::new(MAX_FORM_BODY))
             .wrap(middleware::from_fn(web::session::csrf_cookie))
             .wrap(middleware::Compress::default())
@@ -59,6 +64,10 @@ async fn static_file(path: aw::Path<String>) -> HttpResponse {
         "lien.js" => (
             include_str!("../static/lien.js"),
             "text/javascript; charset=utf-8",
+        ),
+        "feed.xsl" => (
+            include_str!("../static/feed.xsl"),
+            "text/xsl; charset=utf-8",
         ),
         _ => return HttpResponse::NotFound().finish(),
     };

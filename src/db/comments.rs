@@ -1,7 +1,7 @@
 //! Comments: threaded at any depth under a story.
 
 use chrono::{DateTime, Utc};
-use sqlx::{PgExecutor, PgPool};
+use sqlx::{PgExecutor, PgPool, Postgres, Transaction};
 
 /// A comment with its author and the title of the story it belongs to.
 #[derive(Clone, Debug, sqlx::FromRow)]
@@ -77,7 +77,7 @@ pub enum Posted {
 
 /// Adds a comment (a reply when `parent_id` is set) and counts it on the story, in one transaction.
 pub async fn create(
-    pool: &PgPool,
+    tx: &mut Transaction<'_, Postgres>,
     origin: &str,
     story_id: i64,
     parent_id: Option<i64>,
@@ -85,12 +85,11 @@ pub async fn create(
     body: &str,
     body_html: &str,
 ) -> sqlx::Result<Posted> {
-    let mut tx = pool.begin().await?;
     let counted = sqlx::query(
         "update story set comment_count = comment_count + 1 where id = $1 and deleted_at is null",
     )
     .bind(story_id)
-    .execute(&mut *tx)
+    .execute(&mut **tx)
     .await?;
     if counted.rows_affected() == 0 {
         return Ok(Posted::NoSuchThread);
@@ -101,7 +100,7 @@ pub async fn create(
         )
         .bind(parent)
         .bind(story_id)
-        .fetch_optional(&mut *tx)
+        .fetch_optional(&mut **tx)
         .await?;
         if parent_ok.is_none() {
             return Ok(Posted::NoSuchThread);
@@ -119,9 +118,8 @@ pub async fn create(
     .bind(author_id)
     .bind(body)
     .bind(body_html)
-    .fetch_one(&mut *tx)
+    .fetch_one(&mut **tx)
     .await?;
-    tx.commit().await?;
     Ok(Posted::Created(id))
 }
 
@@ -146,25 +144,88 @@ pub async fn edit(
     .map(|done| done.rows_affected() == 1)
 }
 
-/// Deletes a comment its author owns: the text goes, the row stays as a placeholder so that its
-/// replies keep their place in the thread. Returns whether anything was deleted.
-pub async fn delete(pool: &PgPool, id: i64, author_id: i64) -> sqlx::Result<bool> {
+/// A comment by its ActivityPub id, deleted or not.
+pub async fn by_ap_id(db: impl PgExecutor<'_>, ap_id: &str) -> sqlx::Result<Option<Comment>> {
+    sqlx::query_as(&format!("{COMMENT_SELECT} where c.ap_id = $1"))
+        .bind(ap_id)
+        .fetch_optional(db)
+        .await
+}
+
+/// The ids of a story's or a comment's direct replies, oldest first (the `replies` collection).
+pub async fn direct_reply_ids(
+    db: impl PgExecutor<'_>,
+    story_id: i64,
+    parent_id: Option<i64>,
+) -> sqlx::Result<Vec<String>> {
+    sqlx::query_scalar(
+        "select ap_id from comment
+         where story_id = $1 and parent_id is not distinct from $2 and deleted_at is null
+         order by created_at, id",
+    )
+    .bind(story_id)
+    .bind(parent_id)
+    .fetch_all(db)
+    .await
+}
+
+/// A comment that arrived by federation.
+pub struct RemoteComment<'a> {
+    pub ap_id: &'a str,
+    pub story_id: i64,
+    pub parent_id: Option<i64>,
+    pub author_id: i64,
+    pub body: &'a str,
+    pub body_html: &'a str,
+    pub published: DateTime<Utc>,
+    pub remote_url: Option<&'a str>,
+}
+
+/// Stores a remote comment (counting it on its story), or updates its text when the id is known.
+pub async fn upsert_remote(pool: &PgPool, comment: &RemoteComment<'_>) -> sqlx::Result<i64> {
     let mut tx = pool.begin().await?;
-    let story_id: Option<i64> = sqlx::query_scalar(
+    let (id, inserted): (i64, bool) = sqlx::query_as(
+        "insert into comment (ap_id, local, story_id, parent_id, author_id, body, body_html, created_at, remote_url)
+         values ($1, false, $2, $3, $4, $5, $6, $7, $8)
+         on conflict (ap_id) do update set body = excluded.body, body_html = excluded.body_html, updated_at = now()
+         where not comment.local and comment.author_id = excluded.author_id and comment.deleted_at is null
+         returning id, (xmax = 0) as inserted",
+    )
+    .bind(comment.ap_id)
+    .bind(comment.story_id)
+    .bind(comment.parent_id)
+    .bind(comment.author_id)
+    .bind(comment.body)
+    .bind(comment.body_html)
+    .bind(comment.published)
+    .bind(comment.remote_url)
+    .fetch_one(&mut *tx)
+    .await?;
+    if inserted {
+        sqlx::query("update story set comment_count = comment_count + 1 where id = $1")
+            .bind(comment.story_id)
+            .execute(&mut *tx)
+            .await?;
+    }
+    tx.commit().await?;
+    Ok(id)
+}
+
+/// Deletes a comment (its author's wish, local or by `Delete`): the text goes, the row stays as a
+/// placeholder so that its replies keep their place in the thread. True if it was live.
+pub async fn tombstone(tx: &mut Transaction<'_, Postgres>, id: i64) -> sqlx::Result<bool> {
+    let story: Option<i64> = sqlx::query_scalar(
         "update comment set deleted_at = now(), body = '', body_html = ''
-         where id = $1 and author_id = $2 and deleted_at is null returning story_id",
+         where id = $1 and deleted_at is null returning story_id",
     )
     .bind(id)
-    .bind(author_id)
-    .fetch_optional(&mut *tx)
+    .fetch_optional(&mut **tx)
     .await?;
-    let Some(story_id) = story_id else {
-        return Ok(false);
-    };
-    sqlx::query("update story set comment_count = comment_count - 1 where id = $1")
-        .bind(story_id)
-        .execute(&mut *tx)
-        .await?;
-    tx.commit().await?;
-    Ok(true)
+    if let Some(story) = story {
+        sqlx::query("update story set comment_count = comment_count - 1 where id = $1")
+            .bind(story)
+            .execute(&mut **tx)
+            .await?;
+    }
+    Ok(story.is_some())
 }

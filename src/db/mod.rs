@@ -2,6 +2,7 @@
 //! Handlers and (later) inbox activities call the same functions here, so each piece of SQL lives once.
 
 pub mod accounts;
+pub mod actors;
 pub mod comments;
 pub mod embedded;
 pub mod stories;

@@ -1,7 +1,7 @@
 //! Stories: links and text posts, their tags, and every list the front pages show.
 
 use chrono::{DateTime, Utc};
-use sqlx::{PgExecutor, PgPool, Postgres, Transaction};
+use sqlx::{Acquire, PgExecutor, PgPool, Postgres, Transaction};
 
 use super::votes::{self, Target};
 
@@ -130,31 +130,29 @@ pub enum Submitted {
 /// and counts as an upvote there (SPEC section 4); otherwise the story is created with its
 /// submitter's own upvote, all in one transaction.
 pub async fn submit(
-    pool: &PgPool,
+    tx: &mut Transaction<'_, Postgres>,
     origin: &str,
     author_id: i64,
     input: &StoryInput<'_>,
 ) -> sqlx::Result<Submitted> {
-    let mut tx = pool.begin().await?;
-    if let Some(existing) = live_local_with_key(&mut tx, input).await? {
-        votes::cast(&mut tx, author_id, Target::Story(existing), 1).await?;
-        tx.commit().await?;
+    if let Some(existing) = live_local_with_key(tx, input).await? {
+        votes::cast(tx, author_id, Target::Story(existing), 1, None).await?;
         return Ok(Submitted::Duplicate(existing));
     }
-    match insert(&mut tx, origin, author_id, input).await {
+    // A savepoint, so that losing the race below leaves the transaction usable.
+    let mut attempt = tx.begin().await?;
+    match insert(&mut attempt, origin, author_id, input).await {
         Ok(id) => {
-            tx.commit().await?;
+            attempt.commit().await?;
             Ok(Submitted::Created(id))
         }
         // Someone shared the same link at the same moment: join their discussion.
         Err(sqlx::Error::Database(e)) if e.constraint() == Some("story_local_url_key") => {
-            drop(tx);
-            let mut tx = pool.begin().await?;
-            let existing = live_local_with_key(&mut tx, input)
+            attempt.rollback().await?;
+            let existing = live_local_with_key(tx, input)
                 .await?
                 .ok_or(sqlx::Error::RowNotFound)?;
-            votes::cast(&mut tx, author_id, Target::Story(existing), 1).await?;
-            tx.commit().await?;
+            votes::cast(tx, author_id, Target::Story(existing), 1, None).await?;
             Ok(Submitted::Duplicate(existing))
         }
         Err(e) => Err(e),
@@ -198,7 +196,7 @@ async fn insert(
     .fetch_one(&mut **tx)
     .await?;
     replace_tags(tx, id, input.tags).await?;
-    votes::cast(tx, author_id, Target::Story(id), 1).await?;
+    votes::cast(tx, author_id, Target::Story(id), 1, None).await?;
     Ok(id)
 }
 
@@ -230,13 +228,12 @@ pub enum Edited {
 
 /// Edits a story its author owns.
 pub async fn edit(
-    pool: &PgPool,
+    tx: &mut Transaction<'_, Postgres>,
     id: i64,
     author_id: i64,
     input: &StoryInput<'_>,
 ) -> sqlx::Result<Edited> {
-    let mut tx = pool.begin().await?;
-    if let Some(other) = live_local_with_key(&mut tx, input).await? {
+    if let Some(other) = live_local_with_key(tx, input).await? {
         if other != id {
             return Ok(Edited::LinkTaken(other));
         }
@@ -254,7 +251,7 @@ pub async fn edit(
     .bind(input.link.as_ref().map(|l| l.domain))
     .bind(input.body)
     .bind(input.body_html)
-    .execute(&mut *tx)
+    .execute(&mut **tx)
     .await;
     match updated {
         Ok(done) if done.rows_affected() == 0 => return Ok(Edited::NotFound),
@@ -264,19 +261,8 @@ pub async fn edit(
         }
         Err(e) => return Err(e),
     }
-    replace_tags(&mut tx, id, input.tags).await?;
-    tx.commit().await?;
+    replace_tags(tx, id, input.tags).await?;
     Ok(Edited::Done)
-}
-
-/// Deletes a story its author owns; it leaves every list. Returns whether anything was deleted.
-pub async fn delete(db: impl PgExecutor<'_>, id: i64, author_id: i64) -> sqlx::Result<bool> {
-    sqlx::query("update story set deleted_at = now() where id = $1 and author_id = $2 and deleted_at is null")
-        .bind(id)
-        .bind(author_id)
-        .execute(db)
-        .await
-        .map(|done| done.rows_affected() == 1)
 }
 
 /// Every tag with the number of live stories carrying it, most used first.
@@ -287,4 +273,112 @@ pub async fn tag_counts(db: impl PgExecutor<'_>) -> sqlx::Result<Vec<(String, i6
     )
     .fetch_all(db)
     .await
+}
+
+/// A story by its ActivityPub id, deleted or not.
+pub async fn by_ap_id(db: impl PgExecutor<'_>, ap_id: &str) -> sqlx::Result<Option<Story>> {
+    sqlx::query_as(&format!("{STORY_SELECT} where s.ap_id = $1"))
+        .bind(ap_id)
+        .fetch_optional(db)
+        .await
+}
+
+/// A story that arrived by federation.
+pub struct RemoteStory<'a> {
+    pub ap_id: &'a str,
+    pub author_id: i64,
+    pub title: &'a str,
+    pub link: Option<LinkParts<'a>>,
+    pub body: &'a str,
+    pub body_html: &'a str,
+    pub tags: &'a [String],
+    pub published: DateTime<Utc>,
+    pub remote_url: Option<&'a str>,
+}
+
+/// Stores a remote story, or updates it when its id is known (an `Update`, or a refetch).
+pub async fn upsert_remote(pool: &PgPool, story: &RemoteStory<'_>) -> sqlx::Result<i64> {
+    let mut tx = pool.begin().await?;
+    let id: i64 = sqlx::query_scalar(
+        "insert into story (ap_id, local, author_id, title, url, url_key, domain, body, body_html, created_at, remote_url)
+         values ($1, false, $2, $3, $4, $5, $6, $7, $8, $9, $10)
+         on conflict (ap_id) do update set
+             title = excluded.title, url = excluded.url, url_key = excluded.url_key, domain = excluded.domain,
+             body = excluded.body, body_html = excluded.body_html, remote_url = excluded.remote_url,
+             updated_at = now()
+         where not story.local and story.author_id = excluded.author_id
+         returning id",
+    )
+    .bind(story.ap_id)
+    .bind(story.author_id)
+    .bind(story.title)
+    .bind(story.link.as_ref().map(|l| l.url))
+    .bind(story.link.as_ref().map(|l| l.key))
+    .bind(story.link.as_ref().map(|l| l.domain))
+    .bind(story.body)
+    .bind(story.body_html)
+    .bind(story.published)
+    .bind(story.remote_url)
+    .fetch_one(&mut *tx)
+    .await?;
+    replace_tags(&mut tx, id, story.tags).await?;
+    tx.commit().await?;
+    Ok(id)
+}
+
+/// Marks a story deleted (its author's `Delete`, or a local author's deletion). True if it was live.
+pub async fn tombstone(db: impl PgExecutor<'_>, id: i64) -> sqlx::Result<bool> {
+    sqlx::query("update story set deleted_at = now() where id = $1 and deleted_at is null")
+        .bind(id)
+        .execute(db)
+        .await
+        .map(|done| done.rows_affected() == 1)
+}
+
+/// Counts a boost (an `Announce`) once per person; returns whether it was new.
+pub async fn add_boost(
+    db: &PgPool,
+    ap_id: &str,
+    person_id: i64,
+    story_id: i64,
+) -> sqlx::Result<bool> {
+    let mut tx = db.begin().await?;
+    let added = sqlx::query(
+        "insert into boost (ap_id, person_id, story_id) values ($1, $2, $3) on conflict do nothing",
+    )
+    .bind(ap_id)
+    .bind(person_id)
+    .bind(story_id)
+    .execute(&mut *tx)
+    .await?
+    .rows_affected()
+        == 1;
+    if added {
+        sqlx::query("update story set boost_count = boost_count + 1 where id = $1")
+            .bind(story_id)
+            .execute(&mut *tx)
+            .await?;
+    }
+    tx.commit().await?;
+    Ok(added)
+}
+
+/// Takes back a boost by its activity id, if it was this person's.
+pub async fn remove_boost(db: &PgPool, ap_id: &str, person_id: i64) -> sqlx::Result<bool> {
+    let mut tx = db.begin().await?;
+    let story: Option<i64> = sqlx::query_scalar(
+        "delete from boost where ap_id = $1 and person_id = $2 returning story_id",
+    )
+    .bind(ap_id)
+    .bind(person_id)
+    .fetch_optional(&mut *tx)
+    .await?;
+    if let Some(story) = story {
+        sqlx::query("update story set boost_count = boost_count - 1 where id = $1")
+            .bind(story)
+            .execute(&mut *tx)
+            .await?;
+    }
+    tx.commit().await?;
+    Ok(story.is_some())
 }

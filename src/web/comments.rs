@@ -18,6 +18,7 @@ use crate::{
         votes,
     },
     error::{AppError, AppResult},
+    federation::{objects::DbPost, outbox},
     markdown,
 };
 
@@ -140,8 +141,9 @@ async fn post(
     };
     let body = check_body(&form.body)?;
     let origin = ctx.state.config.origin();
+    let mut tx = ctx.state.db.write.begin().await?;
     let posted = comments::create(
-        &ctx.state.db.write,
+        &mut tx,
         &origin,
         story_id,
         parent_id,
@@ -150,10 +152,15 @@ async fn post(
         &markdown::render(body),
     )
     .await?;
-    match posted {
-        Posted::Created(id) => Ok(see_other(&format!("/s/{story_id}#c{id}"))),
-        Posted::NoSuchThread => Err(AppError::NotFound),
-    }
+    let Posted::Created(id) = posted else {
+        return Err(AppError::NotFound);
+    };
+    let comment = comments::get(&mut *tx, id)
+        .await?
+        .ok_or(AppError::NotFound)?;
+    outbox::post_published(&mut tx, &ctx.state, &DbPost::Comment(comment), "Create").await?;
+    tx.commit().await?;
+    Ok(see_other(&format!("/s/{story_id}#c{id}")))
 }
 
 #[derive(Template)]
@@ -209,14 +216,20 @@ async fn edit(
             return render_with(StatusCode::UNPROCESSABLE_ENTITY, &page);
         }
     };
+    let mut tx = ctx.state.db.write.begin().await?;
     comments::edit(
-        &ctx.state.db.write,
+        &mut *tx,
         comment.id,
         comment.author_id,
         body,
         &markdown::render(body),
     )
     .await?;
+    let edited = comments::get(&mut *tx, comment.id)
+        .await?
+        .ok_or(AppError::NotFound)?;
+    outbox::post_published(&mut tx, &ctx.state, &DbPost::Comment(edited), "Update").await?;
+    tx.commit().await?;
     Ok(see_other(&format!(
         "/s/{}#c{}",
         comment.story_id, comment.id
@@ -232,6 +245,9 @@ async fn delete(
     _form: CsrfForm<Confirm>,
 ) -> AppResult<HttpResponse> {
     let comment = own_comment(&ctx, path.into_inner()).await?;
-    comments::delete(&ctx.state.db.write, comment.id, comment.author_id).await?;
+    let mut tx = ctx.state.db.write.begin().await?;
+    comments::tombstone(&mut tx, comment.id).await?;
+    outbox::post_deleted(&mut tx, &ctx.state, &DbPost::Comment(comment.clone())).await?;
+    tx.commit().await?;
     Ok(see_other(&format!("/s/{}", comment.story_id)))
 }

@@ -2,6 +2,7 @@
 
 pub mod accounts;
 pub mod comments;
+pub mod feeds;
 pub mod ops;
 pub mod people;
 pub mod session;
@@ -24,9 +25,13 @@ pub struct AppState {
     pub config: Config,
 }
 
-/// The route table. Literal paths come before `{id}` patterns that could swallow them.
+/// The route table. Literal paths come before `{id}` patterns that could swallow them, and feeds
+/// (`/s/{id}.rss`, `/@{name}.rss`) before the pages whose patterns would.
 pub fn routes(cfg: &mut web::ServiceConfig) {
-    cfg.configure(ops::routes)
+    cfg.configure(feeds::routes)
+        .configure(crate::federation::http::routes)
+        .configure(crate::federation::inbox::routes)
+        .configure(ops::routes)
         .configure(accounts::routes)
         .configure(stories::routes)
         .configure(comments::routes)

@@ -5,21 +5,26 @@ use askama::Template;
 
 use super::{
     comments::comment_votes,
-    render,
-    session::Ctx,
+    render, see_other,
+    session::{CsrfForm, Ctx},
     stories::story_views,
     views::{CommentView, Layout, StoryView},
+    AppState,
 };
 use crate::{
     db::{
-        accounts, comments,
+        accounts::{self, Person},
+        actors, comments,
         stories::{self, Listing},
     },
     error::{AppError, AppResult},
+    federation::outbox,
 };
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
-    cfg.route("/@{handle}", web::get().to(show));
+    cfg.route("/@{handle}", web::get().to(show))
+        .route("/@{handle}/follow", web::post().to(follow))
+        .route("/@{handle}/unfollow", web::post().to(unfollow));
 }
 
 #[derive(Template)]
@@ -34,27 +39,47 @@ struct ProfilePage {
     karma: i64,
     stories: Vec<StoryView>,
     comments: Vec<CommentView>,
+    /// For a remote person seen by a signed-in viewer: "none", "pending" or "following".
+    follow_state: &'static str,
+    remote: bool,
 }
 
 /// How many of each a profile shows.
 const RECENT: i64 = 25;
 
-async fn show(ctx: Ctx, path: web::Path<String>) -> AppResult<HttpResponse> {
-    let handle = path.into_inner();
-    let db = &ctx.state.db.read;
-    let person = match handle.split_once('@') {
-        Some((name, host)) if host.eq_ignore_ascii_case(&ctx.state.config.host()) => {
+/// The person a handle names: `name` or `name@this-host` is local, `name@host` remote.
+pub async fn find_person(state: &AppState, handle: &str) -> AppResult<Person> {
+    let db = &state.db.read;
+    match handle.split_once('@') {
+        Some((name, host)) if host.eq_ignore_ascii_case(&state.config.host()) => {
             accounts::find_local(db, name).await?
         }
         Some((name, host)) => accounts::find_remote(db, name, host).await?,
-        None => accounts::find_local(db, &handle).await?,
+        None => accounts::find_local(db, handle).await?,
     }
-    .ok_or(AppError::NotFound)?;
+    .ok_or(AppError::NotFound)
+}
+
+async fn show(ctx: Ctx, path: web::Path<String>) -> AppResult<HttpResponse> {
+    let person = find_person(&ctx.state, &path.into_inner()).await?;
+    let db = &ctx.state.db.read;
     let stories = stories::list(db, &Listing::Author(person.id), RECENT, 0).await?;
     let comments = comments::newest(db, Some(person.id), RECENT, 0).await?;
     let votes = comment_votes(&ctx, &comments).await?;
     let bio_html = crate::markdown::render(&person.bio);
+    let follow_state = match &ctx.viewer {
+        Some(viewer) if !person.local => {
+            match actors::follow_between(db, viewer.id, person.id).await? {
+                Some((_, true)) => "following",
+                Some((_, false)) => "pending",
+                None => "none",
+            }
+        }
+        _ => "",
+    };
     render(&ProfilePage {
+        follow_state,
+        remote: !person.local,
         page: Layout::new(&ctx, person.handle())
             .with_description(crate::markdown::plain_text(&bio_html, 200))
             .with_feed(format!("/@{}", person.handle()))
@@ -71,4 +96,60 @@ async fn show(ctx: Ctx, path: web::Path<String>) -> AppResult<HttpResponse> {
         avatar_url: person.avatar_url.clone(),
         joined: person.created_at.format("%B %Y").to_string(),
     })
+}
+
+#[derive(serde::Deserialize)]
+struct Confirm {}
+
+/// The remote person a signed-in viewer wants to follow or unfollow, with both actor rows.
+async fn follow_pair(ctx: &Ctx, handle: &str) -> AppResult<(actors::ActorRow, actors::ActorRow)> {
+    let viewer = ctx.require_viewer()?;
+    let person = find_person(&ctx.state, handle).await?;
+    if person.local {
+        return Err(AppError::BadRequest(
+            "following works for people on other servers".into(),
+        ));
+    }
+    let db = &ctx.state.db.write;
+    let follower = actors::by_id(db, viewer.id)
+        .await?
+        .ok_or(AppError::NotFound)?;
+    let followee = actors::by_id(db, person.id)
+        .await?
+        .ok_or(AppError::NotFound)?;
+    Ok((follower, followee))
+}
+
+/// Follows a remote account: its new stories then reach this instance (after its `Accept`).
+async fn follow(
+    ctx: Ctx,
+    path: web::Path<String>,
+    _form: CsrfForm<Confirm>,
+) -> AppResult<HttpResponse> {
+    let handle = path.into_inner();
+    let (follower, followee) = follow_pair(&ctx, &handle).await?;
+    let mut tx = ctx.state.db.write.begin().await?;
+    let follow_id = outbox::new_activity_id(&ctx.state.config.origin());
+    if actors::add_follow(&mut tx, follower.id, followee.id, &follow_id, false).await? {
+        outbox::follow(&mut tx, &ctx.state, &follower, &followee, &follow_id).await?;
+    }
+    tx.commit().await?;
+    Ok(see_other(&format!("/@{handle}")))
+}
+
+async fn unfollow(
+    ctx: Ctx,
+    path: web::Path<String>,
+    _form: CsrfForm<Confirm>,
+) -> AppResult<HttpResponse> {
+    let handle = path.into_inner();
+    let (follower, followee) = follow_pair(&ctx, &handle).await?;
+    let mut tx = ctx.state.db.write.begin().await?;
+    if let Some((follow_id, _)) = actors::follow_between(&mut *tx, follower.id, followee.id).await?
+    {
+        actors::remove_follow(&mut *tx, follower.id, followee.id).await?;
+        outbox::unfollow(&mut tx, &ctx.state, &follower, &followee, &follow_id).await?;
+    }
+    tx.commit().await?;
+    Ok(see_other(&format!("/@{handle}")))
 }

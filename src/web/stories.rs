@@ -20,6 +20,7 @@ use crate::{
         votes,
     },
     error::{AppError, AppResult},
+    federation::{objects::DbPost, outbox, resolve, FedData},
     links, markdown,
 };
 
@@ -147,13 +148,18 @@ const TOP_WINDOWS: [(&str, i64); 5] = [
     ("all", 365 * 100),
 ];
 
+/// The window `?t=` names (a week when absent) and its length in days; the page and its feed share it.
+pub fn top_window(t: Option<&str>) -> AppResult<(&'static str, i64)> {
+    let window = t.unwrap_or("week");
+    TOP_WINDOWS
+        .iter()
+        .find(|(name, _)| *name == window)
+        .copied()
+        .ok_or_else(|| AppError::BadRequest("t must be day, week, month, year or all".into()))
+}
+
 async fn top(ctx: Ctx, query: web::Query<TopQuery>) -> AppResult<HttpResponse> {
-    let window = query.t.as_deref().unwrap_or("week");
-    let Some(&(window, days)) = TOP_WINDOWS.iter().find(|(name, _)| *name == window) else {
-        return Err(AppError::BadRequest(
-            "t must be day, week, month, year or all".into(),
-        ));
-    };
+    let (window, days) = top_window(query.t.as_deref())?;
     let spec = ListSpec {
         listing: Listing::Top {
             since: Utc::now() - Duration::days(days),
@@ -162,7 +168,7 @@ async fn top(ctx: Ctx, query: web::Query<TopQuery>) -> AppResult<HttpResponse> {
         heading: format!("Top of the {window}").replace("of the all", "of all time"),
         tab: "top",
         base: format!("/top?t={window}"),
-        feed: None,
+        feed: Some(format!("/top?t={window}")),
         empty: "No stories in this window.",
     };
     list_page(ctx, &PageQuery { page: query.page }, spec).await
@@ -226,12 +232,22 @@ struct SearchQuery {
     page: Option<i64>,
 }
 
-async fn search(ctx: Ctx, query: web::Query<SearchQuery>) -> AppResult<HttpResponse> {
+async fn search(
+    ctx: Ctx,
+    data: FedData,
+    query: web::Query<SearchQuery>,
+) -> AppResult<HttpResponse> {
     let q = query.q.as_deref().unwrap_or("").trim().to_owned();
-    if q.chars().count() > 200 {
+    if q.chars().count() > 500 {
         return Err(AppError::BadRequest(
-            "search for at most 200 characters".into(),
+            "search for at most 500 characters".into(),
         ));
+    }
+    // A pasted remote address opens its page here, fetched from its home if it is new.
+    if ctx.state.config.federation == crate::config::Switch::On {
+        if let Some(path) = resolve::resolve(&data, &q).await? {
+            return Ok(see_other(&path));
+        }
     }
     let page = PageQuery { page: query.page };
     if q.is_empty() {
@@ -462,10 +478,18 @@ async fn submit(ctx: Ctx, CsrfForm(form): CsrfForm<StoryForm>) -> AppResult<Http
         }
     };
     let origin = ctx.state.config.origin();
-    let id = match stories::submit(&ctx.state.db.write, &origin, author, &valid.input()).await? {
-        Submitted::Created(id) => id,
+    let mut tx = ctx.state.db.write.begin().await?;
+    let id = match stories::submit(&mut tx, &origin, author, &valid.input()).await? {
+        Submitted::Created(id) => {
+            let story = stories::get(&mut *tx, id)
+                .await?
+                .ok_or(AppError::NotFound)?;
+            outbox::post_published(&mut tx, &ctx.state, &DbPost::Story(story), "Create").await?;
+            id
+        }
         Submitted::Duplicate(id) => id,
     };
+    tx.commit().await?;
     Ok(see_other(&format!("/s/{id}")))
 }
 
@@ -514,14 +538,20 @@ async fn edit(
 ) -> AppResult<HttpResponse> {
     let id = path.into_inner();
     let story = own_story(&ctx, id).await?;
-    let result = match validate(&form) {
-        Ok(valid) => {
-            stories::edit(&ctx.state.db.write, id, story.author_id, &valid.input()).await?
-        }
+    let valid = match validate(&form) {
+        Ok(valid) => valid,
         Err(errors) => return edit_failed(&ctx, id, form, errors),
     };
-    match result {
-        Edited::Done => Ok(see_other(&format!("/s/{id}"))),
+    let mut tx = ctx.state.db.write.begin().await?;
+    match stories::edit(&mut tx, id, story.author_id, &valid.input()).await? {
+        Edited::Done => {
+            let edited = stories::get(&mut *tx, id)
+                .await?
+                .ok_or(AppError::NotFound)?;
+            outbox::post_published(&mut tx, &ctx.state, &DbPost::Story(edited), "Update").await?;
+            tx.commit().await?;
+            Ok(see_other(&format!("/s/{id}")))
+        }
         Edited::LinkTaken(other) => {
             let errors = vec![format!(
                 "that link is already under discussion at /s/{other}"
@@ -557,6 +587,9 @@ async fn delete(
 ) -> AppResult<HttpResponse> {
     let id = path.into_inner();
     let story = own_story(&ctx, id).await?;
-    stories::delete(&ctx.state.db.write, id, story.author_id).await?;
+    let mut tx = ctx.state.db.write.begin().await?;
+    stories::tombstone(&mut *tx, id).await?;
+    outbox::post_deleted(&mut tx, &ctx.state, &DbPost::Story(story)).await?;
+    tx.commit().await?;
     Ok(see_other("/"))
 }

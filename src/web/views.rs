@@ -17,7 +17,8 @@ pub struct Layout {
     csrf: CsrfToken,
     /// The ActivityPub id this page shows, for `<link rel="alternate" type="application/activity+json">`.
     pub ap_id: Option<String>,
-    /// The path of this list's feeds without extension (`/new` gives `/new.rss` and `/new.atom`).
+    /// The path of this list's feeds without extension (`/new` gives `/new.rss` and `/new.atom`); a
+    /// query stays after the extension (`/top?t=week` gives `/top.rss?t=week`).
     pub feed: Option<String>,
     pub instance: String,
 }
@@ -45,6 +46,14 @@ impl Layout {
     pub fn with_feed(mut self, path: impl Into<String>) -> Layout {
         self.feed = Some(path.into());
         self
+    }
+
+    /// This list's feed in one format (`rss` or `atom`), for the links in the page.
+    pub fn feed_href(&self, extension: &str) -> String {
+        self.feed
+            .as_deref()
+            .map(|path| crate::feeds::feed_path(path, extension))
+            .unwrap_or_default()
     }
 
     pub fn with_ap_id(mut self, id: impl Into<String>) -> Layout {

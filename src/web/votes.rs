@@ -10,8 +10,12 @@ use super::{
     wants_json,
 };
 use crate::{
-    db::votes::{self, Target},
+    db::{
+        actors, comments, stories,
+        votes::{self, Target},
+    },
     error::{AppError, AppResult},
+    federation::{objects::DbPost, outbox},
 };
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
@@ -59,10 +63,36 @@ async fn vote(
         _ => return Err(AppError::BadRequest("value must be 1, -1 or 0".into())),
     };
     let mut tx = ctx.state.db.write.begin().await?;
-    let score = votes::cast(&mut tx, voter, target, value)
+    let post = match target {
+        Target::Story(id) => stories::get(&mut *tx, id).await?.map(DbPost::Story),
+        Target::Comment(id) => comments::get(&mut *tx, id).await?.map(DbPost::Comment),
+    }
+    .filter(|post| !post.is_deleted())
+    .ok_or(AppError::NotFound)?;
+    let voter_row = actors::by_id(&mut *tx, voter)
         .await?
         .ok_or(AppError::NotFound)?;
+    // A vote on a remote post travels to its author as a Like or Dislike under this id.
+    let remote = !post.is_local();
+    let ap_id = (remote && value != 0).then(|| outbox::new_activity_id(&ctx.state.config.origin()));
+    let change = votes::cast(&mut tx, voter, target, value, ap_id.as_deref())
+        .await?
+        .ok_or(AppError::NotFound)?;
+    if remote {
+        let old = (change.old_value, change.old_ap_id.clone());
+        outbox::vote_changed(
+            &mut tx,
+            &ctx.state,
+            &voter_row,
+            &post,
+            value,
+            ap_id.as_deref(),
+            old,
+        )
+        .await?;
+    }
     tx.commit().await?;
+    let score = change.score;
     if wants_json(&req) {
         return Ok(HttpResponse::Ok().json(serde_json::json!({ "score": score, "vote": value })));
     }

@@ -134,7 +134,9 @@ pub fn config_for(public_url: &str, extra: &[&str]) -> Config {
     ];
     args.extend_from_slice(extra);
     args.push("serve");
-    lien::cli::Cli::parse_from(args).config
+    lien::cli::Cli::try_parse_from(args)
+        .expect("test configuration parses")
+        .config
 }
 
 /// A running lien on a fresh database.
@@ -142,6 +144,8 @@ pub struct TestApp {
     pub address: String,
     pub pool: PgPool,
     pub options: PgConnectOptions,
+    /// The app's federation settings, to drive its delivery queue from a test.
+    pub federation: lien::federation::FedConfig,
     server: actix_web::dev::ServerHandle,
 }
 
@@ -174,13 +178,15 @@ impl TestApp {
         let address = format!("http://localhost:{port}");
         let config = config_for(&address, extra);
         let state = lien::app_state(Db::single(pool.clone()), config);
-        let server = lien::http_server(listener, state).unwrap();
+        let federation = lien::federation::config(state).await.unwrap();
+        let server = lien::http_server(listener, federation.clone()).unwrap();
         let handle = server.handle();
         tokio::spawn(server);
         TestApp {
             address,
             pool,
             options,
+            federation,
             server: handle,
         }
     }

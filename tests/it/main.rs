@@ -3,6 +3,12 @@
 mod accounts;
 mod cluster;
 mod comments;
+mod delivery;
+mod federation;
+mod fedify;
+mod feeds;
 mod helpers;
+mod mastodon;
+mod signatures;
 mod stories;
 mod votes;

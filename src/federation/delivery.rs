@@ -1,0 +1,768 @@
+//! Durable outgoing delivery (SPEC section 5, "Delivery is durable").
+//!
+//! Every activity lien sends is first a row in `delivery`, one per (activity, inbox), written in
+//! the same transaction as the change that caused it ([`enqueue`]). Workers ([`run`], in
+//! `lien worker` and in-process in `lien serve`) claim due rows with `FOR UPDATE SKIP LOCKED` and
+//! push their due time forward by a lease while they send: any number of processes share the
+//! queue without sending a row twice at once, and the rows of a worker that died come due again
+//! by themselves when the lease runs out.
+//!
+//! Sending is the library's: `SendActivityTask` signs draft-cavage the way Mastodon expects. A
+//! success, or a refusal the peer means for good (a 4xx other than 408 and 429), deletes the row;
+//! anything else is retried with exponential backoff, and a row still failing after three days is
+//! given up. Delivery is at least once: a worker killed between the peer's answer and the delete
+//! sends again, and peers deduplicate by activity id (lien's inbox does too).
+
+use std::{
+    collections::{HashMap, HashSet},
+    fmt,
+    future::Future,
+    sync::Arc,
+    time::Duration,
+};
+
+use activitypub_federation::{
+    activity_sending::SendActivityTask,
+    config::Data,
+    traits::{ActivityHandler, Actor, Object},
+};
+use actix_web::web;
+use anyhow::anyhow;
+use async_trait::async_trait;
+use serde::Serialize;
+use sqlx::{PgPool, Postgres, Transaction};
+use tokio::{task::JoinSet, time::Instant};
+use url::Url;
+
+use crate::{
+    config::Switch,
+    federation::{check_peer_url, site, FedConfig, FedData, FederationError},
+    web::AppState,
+};
+
+/// Deliveries in flight at once, per worker.
+const MAX_IN_FLIGHT: usize = 16;
+
+/// Deliveries in flight to one host at once, per worker, so that one slow or dead server never
+/// takes every slot and holds up delivery to the others.
+const MAX_PER_HOST: usize = 4;
+
+/// How many of the oldest due rows one claim looks at to pick per-host shares from.
+const CLAIM_WINDOW: i64 = 1000;
+
+/// How long a worker that claimed a row is trusted to finish it (one request, 10 s at most). A
+/// worker that dies leaves its rows to come due again after this.
+const LEASE: &str = "5 minutes";
+
+/// One attempt, name lookup and signing included, ends after this even if the request's own
+/// timeout never fires (outside dev mode the library resolves the inbox's host without one).
+const ATTEMPT_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// How long a row keeps being retried (SPEC: at least a day).
+const GIVE_UP_AFTER: &str = "3 days";
+
+/// How often an idle worker looks for due rows.
+const POLL_INTERVAL: Duration = Duration::from_secs(1);
+
+/// How long a worker trusts the signing keys it has read (a key changes rarely, if ever).
+const SIGNER_CACHE_TTL: Duration = Duration::from_secs(60);
+
+/// How much of a failure's message is kept in `last_error`.
+const MAX_ERROR_LENGTH: usize = 500;
+
+/// Who signs a delivery: a local person (their key in `person.private_key_pem`) or the instance
+/// actor. The signer's key id goes in the signature, so it should be the activity's actor.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Signer {
+    Person(i64),
+    Instance,
+}
+
+/// What one [`deliver_due`] call did.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Outcomes {
+    /// Accepted, or refused for good by the peer (a 4xx other than 408/429: the library reports
+    /// both as done): the rows are gone.
+    pub delivered: usize,
+    /// Failed and due again later, after a backoff.
+    pub failed: usize,
+    /// Dropped: failing for longer than three days, or impossible to send (no signer left, an
+    /// inbox that can never be a peer).
+    pub given_up: usize,
+}
+
+impl Outcomes {
+    /// Rows this call handled.
+    pub fn total(&self) -> usize {
+        self.delivered + self.failed + self.given_up
+    }
+
+    fn count(&mut self, outcome: Outcome) {
+        match outcome {
+            Outcome::Delivered => self.delivered += 1,
+            Outcome::Failed => self.failed += 1,
+            Outcome::GivenUp => self.given_up += 1,
+        }
+    }
+}
+
+/// The state of the queue, for /metrics.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct QueueStats {
+    /// Rows in the queue, due or waiting for a retry (or leased by a worker).
+    pub queued: i64,
+    /// Rows due now and not claimed by a worker.
+    pub due: i64,
+    /// How long the longest-waiting due row has been due, in seconds: how far the workers are
+    /// behind (0 when nothing is due).
+    pub oldest_due_seconds: f64,
+}
+
+/// Queues `activity` (JSON with at least `id` and `actor`) for each inbox, in the caller's
+/// transaction, so the change and its deliveries commit together. Skips duplicate inboxes, inboxes
+/// on this instance (`local_host` is `Config::host()`, host with port) and inboxes that cannot be
+/// peers ([`check_peer_url`]: IP literals never reach the library, which panics on them).
+/// Idempotent per (activity id, inbox). Returns how many rows were queued.
+pub async fn enqueue(
+    tx: &mut Transaction<'_, Postgres>,
+    activity: &serde_json::Value,
+    signer: Signer,
+    inboxes: &[Url],
+    local_host: &str,
+) -> sqlx::Result<usize> {
+    let Some(activity_id) = activity.get("id").and_then(serde_json::Value::as_str) else {
+        return Err(sqlx::Error::InvalidArgument(
+            "an activity to deliver needs an id".into(),
+        ));
+    };
+    if activity
+        .get("actor")
+        .and_then(serde_json::Value::as_str)
+        .is_none()
+    {
+        return Err(sqlx::Error::InvalidArgument(format!(
+            "activity {activity_id} has no actor"
+        )));
+    }
+    let mut seen = HashSet::new();
+    let (mut targets, mut hosts) = (Vec::new(), Vec::new());
+    for inbox in inboxes {
+        if let Err(reason) = check_peer_url(inbox) {
+            tracing::debug!(%inbox, activity = activity_id, reason, "not a peer's inbox, skipped");
+            continue;
+        }
+        let host = host_of(inbox);
+        if host.eq_ignore_ascii_case(local_host) || !seen.insert(inbox.as_str()) {
+            continue;
+        }
+        targets.push(inbox.as_str());
+        hosts.push(host);
+    }
+    if targets.is_empty() {
+        return Ok(0);
+    }
+    let signer_id = match signer {
+        Signer::Person(id) => Some(id),
+        Signer::Instance => None,
+    };
+    let queued = sqlx::query(
+        "insert into delivery (activity_id, signer_id, inbox, host, payload)
+         select $1, $2, target.inbox, target.host, $3
+         from unnest($4::text[], $5::text[]) as target (inbox, host)
+         on conflict (activity_id, inbox) do nothing",
+    )
+    .bind(activity_id)
+    .bind(signer_id)
+    .bind(sqlx::types::Json(activity))
+    .bind(&targets)
+    .bind(&hosts)
+    .execute(&mut **tx)
+    .await?
+    .rows_affected();
+    Ok(queued as usize)
+}
+
+/// Claims up to `limit` due deliveries and sends them, at most 16 at once and 4 per host, until
+/// `limit` rows were claimed or none is due; returns what happened. For tests and tools; the
+/// worker ([`run`]) keeps going instead.
+pub async fn deliver_due(data: &FedData, limit: i64) -> anyhow::Result<Outcomes> {
+    let mut pump = Pump::new(data);
+    let mut outcomes = Outcomes::default();
+    let mut left = usize::try_from(limit).unwrap_or(0);
+    loop {
+        let room = MAX_IN_FLIGHT.saturating_sub(pump.in_flight.len()).min(left);
+        if room > 0 {
+            match pump.fill(room).await {
+                Ok(started) => left -= started,
+                Err(error) => {
+                    // Finish what is in flight, so nothing is sent without being recorded.
+                    while let Some(outcome) = pump.finish_one().await {
+                        outcomes.count(outcome);
+                    }
+                    return Err(error);
+                }
+            }
+        }
+        match pump.finish_one().await {
+            Some(outcome) => outcomes.count(outcome),
+            None => return Ok(outcomes),
+        }
+    }
+}
+
+/// The worker: sends due deliveries, at most 16 at once and 4 per host, taking up new ones as
+/// slots free up and looking for due rows every second when idle, until `shutdown` resolves; then
+/// it finishes the deliveries in flight and returns. Database errors are logged and retried.
+pub async fn run(config: FedConfig, shutdown: impl Future<Output = ()>) {
+    let data = config.to_request_data();
+    tokio::pin!(shutdown);
+    if data.app_data().config.federation == Switch::Off {
+        tracing::info!("federation is off: the delivery worker stays idle");
+        shutdown.await;
+        return;
+    }
+    tracing::info!("the delivery worker is running");
+    let mut pump = Pump::new(&data);
+    let mut next_claim = Instant::now();
+    loop {
+        let room = MAX_IN_FLIGHT.saturating_sub(pump.in_flight.len());
+        if room > 0 && Instant::now() >= next_claim {
+            next_claim = match pump.fill(room).await {
+                // Everything due was taken: look again when a slot frees up or in a second.
+                Ok(started) if started < room => Instant::now() + POLL_INTERVAL,
+                Ok(_) => Instant::now(),
+                Err(error) => {
+                    tracing::error!(error = format!("{error:#}"), "could not claim deliveries");
+                    Instant::now() + POLL_INTERVAL
+                }
+            };
+        }
+        let has_room = pump.in_flight.len() < MAX_IN_FLIGHT;
+        tokio::select! {
+            _ = &mut shutdown => break,
+            Some(_) = pump.finish_one(), if !pump.in_flight.is_empty() => {
+                // A freed slot may let a waiting host's rows go.
+                next_claim = Instant::now();
+            }
+            _ = tokio::time::sleep_until(next_claim), if has_room => {}
+        }
+    }
+    let in_flight = pump.in_flight.len();
+    if in_flight > 0 {
+        tracing::info!(in_flight, "finishing the deliveries in flight");
+    }
+    while pump.finish_one().await.is_some() {}
+    tracing::info!("the delivery worker stopped");
+}
+
+/// The number of queued rows, of due rows, and how long the oldest due row has waited.
+pub async fn queue_stats(pool: &PgPool) -> sqlx::Result<QueueStats> {
+    let (queued, due, oldest_due_seconds) = sqlx::query_as(
+        "select count(*),
+                count(*) filter (where next_attempt_at <= now()),
+                coalesce(extract(epoch from now() - min(next_attempt_at)
+                                 filter (where next_attempt_at <= now())), 0)::float8
+         from delivery",
+    )
+    .fetch_one(pool)
+    .await?;
+    Ok(QueueStats {
+        queued,
+        due,
+        oldest_due_seconds,
+    })
+}
+
+/// `host` or `host:port`, as the `delivery.host` column and the library's locality check spell it.
+fn host_of(url: &Url) -> String {
+    let host = url.host_str().unwrap_or_default();
+    match url.port() {
+        Some(port) => format!("{host}:{port}"),
+        None => host.to_owned(),
+    }
+}
+
+/// A claimed row: its lease runs, and `attempts` already counts this attempt.
+#[derive(sqlx::FromRow)]
+struct Claimed {
+    id: i64,
+    activity_id: String,
+    signer_id: Option<i64>,
+    inbox: String,
+    host: String,
+    payload: sqlx::types::Json<serde_json::Value>,
+    attempts: i32,
+    /// Queued longer ago than GIVE_UP_AFTER: a failure now is the last.
+    expired: bool,
+}
+
+/// How one delivery ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Outcome {
+    Delivered,
+    Failed,
+    GivenUp,
+}
+
+/// What a signer lookup found.
+#[derive(Clone)]
+enum SignerKeys {
+    Found(Arc<SigningActor>),
+    /// The person is gone, remote, or has no key: their rows can never be signed.
+    Missing,
+}
+
+/// Claims rows, starts their deliveries on the runtime, and collects the results.
+struct Pump<'a> {
+    data: &'a FedData,
+    in_flight: JoinSet<(String, Outcome)>,
+    /// Deliveries in flight per host.
+    busy: HashMap<String, usize>,
+    signers: HashMap<Option<i64>, SignerKeys>,
+    signers_read_at: Instant,
+}
+
+impl<'a> Pump<'a> {
+    fn new(data: &'a FedData) -> Pump<'a> {
+        Pump {
+            data,
+            in_flight: JoinSet::new(),
+            busy: HashMap::new(),
+            signers: HashMap::new(),
+            signers_read_at: Instant::now(),
+        }
+    }
+
+    fn pool(&self) -> &PgPool {
+        &self.data.app_data().db.write
+    }
+
+    /// Claims up to `room` due rows, no host past its share, and starts sending them. Returns how
+    /// many were started.
+    async fn fill(&mut self, room: usize) -> anyhow::Result<usize> {
+        if self.signers_read_at.elapsed() > SIGNER_CACHE_TTL {
+            self.signers.clear();
+            self.signers_read_at = Instant::now();
+        }
+        let (busy_hosts, busy_counts): (Vec<&str>, Vec<i64>) = self
+            .busy
+            .iter()
+            .map(|(host, n)| (host.as_str(), *n as i64))
+            .unzip();
+        let full_hosts: Vec<&str> = self
+            .busy
+            .iter()
+            .filter(|(_, n)| **n >= MAX_PER_HOST)
+            .map(|(host, _)| host.as_str())
+            .collect();
+        // The oldest due rows, at most MAX_PER_HOST in flight per host counting those this worker
+        // already sends, locked with SKIP LOCKED so that concurrent claims take different rows,
+        // then leased: their due time moves past the lease, so a claim elsewhere passes them by.
+        let rows: Vec<Claimed> = sqlx::query_as(&format!(
+            "with candidate as materialized (
+                 select id, host, next_attempt_at from delivery
+                 where next_attempt_at <= now() and host <> all($4::text[])
+                 order by next_attempt_at
+                 limit $6
+             ), ranked as materialized (
+                 select candidate.id, candidate.next_attempt_at,
+                        coalesce(busy.n, 0) + row_number() over (
+                            partition by candidate.host order by candidate.next_attempt_at, candidate.id
+                        ) as slot
+                 from candidate
+                 left join unnest($2::text[], $3::int8[]) as busy (host, n) on busy.host = candidate.host
+             ), chosen as (
+                 select delivery.id from delivery
+                 join ranked on ranked.id = delivery.id
+                 where ranked.slot <= $5 and delivery.next_attempt_at <= now()
+                 order by ranked.next_attempt_at
+                 limit $1
+                 for update of delivery skip locked
+             )
+             update delivery
+             set next_attempt_at = now() + interval '{LEASE}', attempts = delivery.attempts + 1
+             from chosen
+             where delivery.id = chosen.id
+             returning delivery.id, delivery.activity_id, delivery.signer_id, delivery.inbox,
+                       delivery.host, delivery.payload, delivery.attempts,
+                       delivery.created_at < now() - interval '{GIVE_UP_AFTER}' as expired"
+        ))
+        .bind(room as i64)
+        .bind(&busy_hosts)
+        .bind(&busy_counts)
+        .bind(&full_hosts)
+        .bind(MAX_PER_HOST as i64)
+        .bind(CLAIM_WINDOW)
+        .fetch_all(self.pool())
+        .await?;
+        let started = rows.len();
+        for row in rows {
+            let signer = match self.signer(row.signer_id).await {
+                Ok(signer) => Some(signer),
+                Err(error) => {
+                    tracing::warn!(
+                        signer = row.signer_id,
+                        error = format!("{error:#}"),
+                        "could not read the signing key"
+                    );
+                    None
+                }
+            };
+            *self.busy.entry(row.host.clone()).or_default() += 1;
+            let data = self.data.reset_request_count();
+            self.in_flight.spawn(async move {
+                let host = row.host.clone();
+                (host, deliver_one(&data, row, signer).await)
+            });
+        }
+        Ok(started)
+    }
+
+    /// Waits for one delivery in flight to end; None when none is in flight.
+    async fn finish_one(&mut self) -> Option<Outcome> {
+        loop {
+            match self.in_flight.join_next().await? {
+                Ok((host, outcome)) => {
+                    if let Some(n) = self.busy.get_mut(&host) {
+                        *n -= 1;
+                        if *n == 0 {
+                            self.busy.remove(&host);
+                        }
+                    }
+                    return Some(outcome);
+                }
+                // A panic in a delivery: its row comes due again when the lease ends. Its host's
+                // count is lost with it, so recount from what is left.
+                Err(error) => {
+                    tracing::error!(%error, "a delivery task failed");
+                    self.busy.clear();
+                }
+            }
+        }
+    }
+
+    /// The signer's keys, read once per SIGNER_CACHE_TTL rather than once per row.
+    async fn signer(&mut self, signer_id: Option<i64>) -> anyhow::Result<SignerKeys> {
+        if let Some(keys) = self.signers.get(&signer_id) {
+            return Ok(keys.clone());
+        }
+        let keys = match signer_id {
+            Some(id) => SigningActor::person(self.pool(), id).await?,
+            None => {
+                let actor = site::instance_actor(self.data.app_data()).await?;
+                SignerKeys::Found(Arc::new(SigningActor {
+                    id: actor.id,
+                    inbox: actor.inbox,
+                    public_key_pem: actor.public_key_pem,
+                    private_key_pem: actor.private_key_pem,
+                }))
+            }
+        };
+        self.signers.insert(signer_id, keys.clone());
+        Ok(keys)
+    }
+}
+
+/// How one attempt went.
+enum Attempt {
+    Sent,
+    /// Worth retrying later: a 5xx, 408, 429, a timeout, no connection.
+    Failed(String),
+    /// Never going to work.
+    Undeliverable(String),
+}
+
+/// Sends one claimed row and records the outcome: delete, or back off, or give up.
+async fn deliver_one(data: &FedData, row: Claimed, signer: Option<SignerKeys>) -> Outcome {
+    let attempt = match signer {
+        None => Attempt::Failed("could not read the signing key".into()),
+        Some(SignerKeys::Missing) => Attempt::Undeliverable("the signer has no key".into()),
+        Some(SignerKeys::Found(actor)) => {
+            match tokio::time::timeout(ATTEMPT_TIMEOUT, send(data, &row, &actor)).await {
+                Ok(attempt) => attempt,
+                Err(_) => Attempt::Failed(format!("no answer in {ATTEMPT_TIMEOUT:?}")),
+            }
+        }
+    };
+    let pool = &data.app_data().db.write;
+    let (outcome, recorded) = match attempt {
+        Attempt::Sent => {
+            tracing::debug!(inbox = row.inbox, activity = row.activity_id, "delivered");
+            (Outcome::Delivered, delete(pool, row.id).await)
+        }
+        Attempt::Failed(error) if row.expired => {
+            tracing::warn!(
+                inbox = row.inbox,
+                activity = row.activity_id,
+                attempts = row.attempts,
+                error,
+                "delivery given up after {GIVE_UP_AFTER}"
+            );
+            (Outcome::GivenUp, delete(pool, row.id).await)
+        }
+        Attempt::Failed(error) => {
+            tracing::info!(
+                inbox = row.inbox,
+                activity = row.activity_id,
+                attempts = row.attempts,
+                error,
+                "delivery failed; will retry"
+            );
+            (Outcome::Failed, back_off(pool, row.id, &error).await)
+        }
+        Attempt::Undeliverable(error) => {
+            tracing::warn!(
+                inbox = row.inbox,
+                activity = row.activity_id,
+                error,
+                "delivery given up"
+            );
+            (Outcome::GivenUp, delete(pool, row.id).await)
+        }
+    };
+    if let Err(error) = recorded {
+        // The lease runs out and the row is tried again: at least once, never lost.
+        tracing::error!(inbox = row.inbox, activity = row.activity_id, %error, "could not record a delivery");
+    }
+    outcome
+}
+
+/// One signed POST through the library.
+async fn send(data: &FedData, row: &Claimed, actor: &SigningActor) -> Attempt {
+    let inbox: Url = match row.inbox.parse() {
+        Ok(inbox) => inbox,
+        Err(error) => return Attempt::Undeliverable(format!("invalid inbox: {error}")),
+    };
+    // Never hand the library an IP literal: it needs a domain for the Host header and panics
+    // without one. Outside dev mode it refuses http and explicit ports; say so rather than retry.
+    if let Err(reason) = check_peer_url(&inbox) {
+        return Attempt::Undeliverable(reason.into());
+    }
+    if !data.app_data().config.dev && (inbox.scheme() != "https" || inbox.port().is_some()) {
+        return Attempt::Undeliverable("peers are reached over https on the default port".into());
+    }
+    let activity = match RawActivity::new(&row.payload.0, actor.id.clone()) {
+        Ok(activity) => activity,
+        Err(error) => return Attempt::Undeliverable(error),
+    };
+    let tasks = match SendActivityTask::prepare(&activity, actor, vec![inbox], data).await {
+        Ok(tasks) => tasks,
+        Err(error) => return Attempt::Failed(error.to_string()),
+    };
+    // The library drops an inbox it finds local or invalid; with the checks above, that is a
+    // name that does not resolve (worth retrying) or resolves to a private address.
+    let Some(task) = tasks.into_iter().next() else {
+        return Attempt::Failed("the inbox's host does not resolve to a public address".into());
+    };
+    match task.sign_and_send(data).await {
+        Ok(()) => Attempt::Sent,
+        Err(error) => Attempt::Failed(error.to_string()),
+    }
+}
+
+async fn delete(pool: &PgPool, id: i64) -> sqlx::Result<()> {
+    sqlx::query("delete from delivery where id = $1")
+        .bind(id)
+        .execute(pool)
+        .await?;
+    Ok(())
+}
+
+/// Due again after 1 min · 2^(attempts − 1), capped at 6 h, give or take a tenth so that a peer
+/// coming back is not hit by its whole backlog at once: 1, 2, 4 … 256 min, then every 6 h.
+async fn back_off(pool: &PgPool, id: i64, error: &str) -> sqlx::Result<()> {
+    let error: String = error.chars().take(MAX_ERROR_LENGTH).collect();
+    sqlx::query(
+        "update delivery
+         set next_attempt_at = now() + least(
+                 interval '1 minute' * power(2.0::float8, least(attempts - 1, 20))
+                     * (0.9 + random() * 0.2),
+                 interval '6 hours'),
+             last_error = $2
+         where id = $1",
+    )
+    .bind(id)
+    .bind(error)
+    .execute(pool)
+    .await?;
+    Ok(())
+}
+
+/// Whoever signs a delivery, with the keys to do it: a local person or the instance actor.
+struct SigningActor {
+    id: Url,
+    inbox: Url,
+    public_key_pem: String,
+    private_key_pem: String,
+}
+
+impl SigningActor {
+    /// A local person's keys, or Missing when they are gone or have none.
+    async fn person(pool: &PgPool, id: i64) -> anyhow::Result<SignerKeys> {
+        #[derive(sqlx::FromRow)]
+        struct Keys {
+            ap_id: String,
+            public_key_pem: Option<String>,
+            private_key_pem: Option<String>,
+            inbox_url: Option<String>,
+        }
+        let keys: Option<Keys> = sqlx::query_as(
+            "select ap_id, public_key_pem, private_key_pem, inbox_url from person where id = $1 and local",
+        )
+        .bind(id)
+        .fetch_optional(pool)
+        .await?;
+        let Some(Keys {
+            ap_id,
+            public_key_pem: Some(public_key_pem),
+            private_key_pem: Some(private_key_pem),
+            inbox_url,
+        }) = keys
+        else {
+            return Ok(SignerKeys::Missing);
+        };
+        let id: Url = ap_id.parse()?;
+        let inbox = match inbox_url {
+            Some(inbox) => inbox.parse()?,
+            None => Url::parse(&format!("{id}/inbox"))?,
+        };
+        Ok(SignerKeys::Found(Arc::new(SigningActor {
+            id,
+            inbox,
+            public_key_pem,
+            private_key_pem,
+        })))
+    }
+}
+
+// Not derived: a private key has no business in a log line.
+impl fmt::Debug for SigningActor {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SigningActor")
+            .field("id", &self.id)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Only signing is asked of this actor; it is never fetched, stored or served from here.
+#[async_trait]
+impl Object for SigningActor {
+    type DataType = web::Data<AppState>;
+    type Kind = serde_json::Value;
+    type Error = FederationError;
+
+    async fn read_from_id(_: Url, _: &Data<Self::DataType>) -> Result<Option<Self>, Self::Error> {
+        Ok(None)
+    }
+
+    async fn into_json(self, _: &Data<Self::DataType>) -> Result<Self::Kind, Self::Error> {
+        Err(anyhow!("a signing actor has no JSON of its own").into())
+    }
+
+    async fn verify(_: &Self::Kind, _: &Url, _: &Data<Self::DataType>) -> Result<(), Self::Error> {
+        Err(anyhow!("a signing actor is never received").into())
+    }
+
+    async fn from_json(_: Self::Kind, _: &Data<Self::DataType>) -> Result<Self, Self::Error> {
+        Err(anyhow!("a signing actor is never received").into())
+    }
+}
+
+impl Actor for SigningActor {
+    fn id(&self) -> Url {
+        self.id.clone()
+    }
+
+    fn public_key_pem(&self) -> &str {
+        &self.public_key_pem
+    }
+
+    fn private_key_pem(&self) -> Option<String> {
+        Some(self.private_key_pem.clone())
+    }
+
+    fn inbox(&self) -> Url {
+        self.inbox.clone()
+    }
+}
+
+/// A queued activity exactly as stored: the library only needs its id and who signs it, and
+/// serializes it as it is.
+#[derive(Debug)]
+struct RawActivity {
+    id: Url,
+    /// The signer, whose key id (`{signer}#main-key`) the library puts in the signature. It is
+    /// the activity's actor in every ordinary case; taking it from the signer keeps the signature
+    /// verifiable even when it is not (a forwarded activity).
+    signer: Url,
+    json: serde_json::Value,
+}
+
+impl RawActivity {
+    fn new(json: &serde_json::Value, signer: Url) -> Result<RawActivity, String> {
+        let id = json
+            .get("id")
+            .and_then(serde_json::Value::as_str)
+            .ok_or("the activity has no id")?
+            .parse()
+            .map_err(|error| format!("the activity's id is not a URL: {error}"))?;
+        Ok(RawActivity {
+            id,
+            signer,
+            json: json.clone(),
+        })
+    }
+}
+
+impl Serialize for RawActivity {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        self.json.serialize(serializer)
+    }
+}
+
+#[async_trait]
+impl ActivityHandler for RawActivity {
+    type DataType = web::Data<AppState>;
+    type Error = FederationError;
+
+    fn id(&self) -> &Url {
+        &self.id
+    }
+
+    fn actor(&self) -> &Url {
+        &self.signer
+    }
+
+    async fn verify(&self, _: &Data<Self::DataType>) -> Result<(), Self::Error> {
+        Err(anyhow!("a queued delivery is never received").into())
+    }
+
+    async fn receive(self, _: &Data<Self::DataType>) -> Result<(), Self::Error> {
+        Err(anyhow!("a queued delivery is never received").into())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hosts_keep_their_port() {
+        let url: Url = "https://Example.COM:8443/inbox".parse().unwrap();
+        assert_eq!(host_of(&url), "example.com:8443");
+        let url: Url = "https://example.com:443/inbox".parse().unwrap();
+        assert_eq!(host_of(&url), "example.com");
+    }
+
+    #[test]
+    fn a_raw_activity_serializes_as_stored() {
+        let json = serde_json::json!({"id": "https://a.example/activities/1", "actor": "https://a.example/users/x", "type": "Like"});
+        let activity =
+            RawActivity::new(&json, "https://a.example/users/x".parse().unwrap()).unwrap();
+        assert_eq!(serde_json::to_value(&activity).unwrap(), json);
+        assert_eq!(activity.id().as_str(), "https://a.example/activities/1");
+        assert!(
+            RawActivity::new(&serde_json::json!({"actor": "x"}), activity.signer.clone()).is_err()
+        );
+    }
+}

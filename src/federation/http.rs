@@ -1,0 +1,345 @@
+//! Federation's read side: actors and objects as JSON under their ids (content negotiation beside
+//! the HTML pages), `replies` and `followers` collections, outboxes, and discovery (WebFinger,
+//! NodeInfo 2.1, host-meta).
+
+use activitypub_federation::fetch::webfinger::extract_webfinger_name;
+use actix_web::{
+    guard::{self, GuardContext},
+    http::header,
+    web, HttpResponse,
+};
+use serde::{Deserialize, Serialize};
+use serde_json::{json, Value};
+
+use super::{
+    objects::{post_json, DbPerson, DbPost},
+    protocol::{with_context, OrderedCollection, Tombstone},
+    site, FedData, FedResult, FederationError,
+};
+use crate::{
+    config::{Registration, Switch},
+    db::{actors, comments, stories},
+};
+
+/// The content type Mastodon insists on (it refuses `application/json`).
+pub const ACTIVITY_JSON: &str = "application/activity+json";
+
+/// Whether a request asks for ActivityPub JSON rather than a page.
+pub fn wants_activity_json(ctx: &GuardContext) -> bool {
+    ctx.head()
+        .headers()
+        .get(header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|accept| {
+            accept.contains(ACTIVITY_JSON)
+                || (accept.contains("application/ld+json") && accept.contains("activitystreams"))
+        })
+}
+
+/// JSON served the way peers expect it.
+pub fn activity_json(value: &impl Serialize) -> FedResult<HttpResponse> {
+    Ok(HttpResponse::Ok()
+        .content_type(ACTIVITY_JSON)
+        .insert_header((header::VARY, "Accept"))
+        .body(serde_json::to_string(value).map_err(anyhow::Error::from)?))
+}
+
+fn gone(id: &str, former_type: &str) -> FedResult<HttpResponse> {
+    let tombstone = Tombstone {
+        kind: "Tombstone".to_owned(),
+        id: id.parse().map_err(anyhow::Error::from)?,
+        former_type: Some(former_type.to_owned()),
+        deleted: None,
+    };
+    Ok(HttpResponse::Gone()
+        .content_type(ACTIVITY_JSON)
+        .body(serde_json::to_string(&with_context(tombstone)).map_err(anyhow::Error::from)?))
+}
+
+/// Routes registered before the HTML ones: the ActivityPub variants are guarded by `Accept`, so a
+/// browser falls through to the page.
+pub fn routes(cfg: &mut web::ServiceConfig) {
+    let ap = || guard::fn_guard(wants_activity_json);
+    cfg.route("/.well-known/webfinger", web::get().to(webfinger))
+        .route("/.well-known/nodeinfo", web::get().to(nodeinfo_links))
+        .route("/nodeinfo/2.1", web::get().to(nodeinfo))
+        .route("/.well-known/host-meta", web::get().to(host_meta))
+        .route("/actor", web::get().to(instance_actor))
+        .route("/actor/outbox", web::get().to(instance_outbox))
+        .route("/users/{name}/followers", web::get().to(followers))
+        .route("/users/{name}/outbox", web::get().to(outbox))
+        .service(
+            web::resource("/users/{name}")
+                .guard(ap())
+                .route(web::get().to(person)),
+        )
+        .route("/users/{name}", web::get().to(person_page))
+        .service(
+            web::resource("/@{name}")
+                .guard(ap())
+                .route(web::get().to(person)),
+        )
+        .route("/s/{id}/replies", web::get().to(story_replies))
+        .route("/c/{id}/replies", web::get().to(comment_replies))
+        .service(
+            web::resource("/s/{id}")
+                .guard(ap())
+                .route(web::get().to(story)),
+        )
+        .service(
+            web::resource("/s/{id}/{slug}")
+                .guard(ap())
+                .route(web::get().to(story_with_slug)),
+        )
+        .service(
+            web::resource("/c/{id}")
+                .guard(ap())
+                .route(web::get().to(comment)),
+        );
+}
+
+fn check_on(data: &FedData) -> FedResult<()> {
+    if data.config.federation == Switch::Off {
+        return Err(FederationError::NotFound);
+    }
+    Ok(())
+}
+
+async fn local_person(data: &FedData, name: &str) -> FedResult<DbPerson> {
+    check_on(data)?;
+    actors::local_by_name(&data.db.read, name)
+        .await?
+        .map(DbPerson)
+        .ok_or(FederationError::NotFound)
+}
+
+async fn person(path: web::Path<String>, data: FedData) -> FedResult<HttpResponse> {
+    let person = local_person(&data, &path).await?;
+    activity_json(&with_context(person.to_json(&data.config.origin())?))
+}
+
+/// `P/users/{name}` in a browser: the profile page.
+async fn person_page(path: web::Path<String>) -> HttpResponse {
+    HttpResponse::SeeOther()
+        .insert_header((header::LOCATION, format!("/@{}", path.into_inner())))
+        .finish()
+}
+
+async fn followers(path: web::Path<String>, data: FedData) -> FedResult<HttpResponse> {
+    let person = local_person(&data, &path).await?;
+    let count = actors::follower_count(&data.db.read, person.0.id).await?;
+    // Who follows whom is not published, only how many (as Mastodon does by default).
+    let id = format!("{}/followers", person.0.ap_id)
+        .parse()
+        .map_err(anyhow::Error::from)?;
+    activity_json(&with_context(OrderedCollection::new(id, vec![], count)))
+}
+
+/// How many of a person's newest stories their outbox lists.
+const OUTBOX_ITEMS: i64 = 20;
+
+async fn outbox(path: web::Path<String>, data: FedData) -> FedResult<HttpResponse> {
+    let person = local_person(&data, &path).await?;
+    let recent = stories::list(
+        &data.db.read,
+        &stories::Listing::Author(person.0.id),
+        OUTBOX_ITEMS,
+        0,
+    )
+    .await?;
+    let mut conn = data.db.read.acquire().await?;
+    let (origin, host) = (data.config.origin(), data.config.host());
+    let mut items = Vec::with_capacity(recent.len());
+    for story in recent {
+        let ap_id = story.ap_id.clone();
+        let page = post_json(&mut conn, &DbPost::Story(story), &origin, &host).await?;
+        items.push(json!({
+            "id": format!("{ap_id}#create"),
+            "type": "Create",
+            "actor": person.0.ap_id,
+            "published": page.published,
+            "to": page.to,
+            "cc": page.cc,
+            "object": page,
+        }));
+    }
+    let total = items.len() as i64;
+    let id = format!("{}/outbox", person.0.ap_id)
+        .parse()
+        .map_err(anyhow::Error::from)?;
+    activity_json(&with_context(OrderedCollection::new(id, items, total)))
+}
+
+async fn instance_actor(data: FedData) -> FedResult<HttpResponse> {
+    check_on(&data)?;
+    let actor = site::instance_actor(&data).await?;
+    activity_json(&with_context(
+        actor.to_json(&data.config.origin(), &data.config.host()),
+    ))
+}
+
+async fn instance_outbox(data: FedData) -> FedResult<HttpResponse> {
+    check_on(&data)?;
+    let id = format!("{}/actor/outbox", data.config.origin())
+        .parse()
+        .map_err(anyhow::Error::from)?;
+    activity_json(&with_context(OrderedCollection::new(id, vec![], 0)))
+}
+
+async fn serve_post(data: &FedData, post: Option<DbPost>) -> FedResult<HttpResponse> {
+    check_on(data)?;
+    let post = post.ok_or(FederationError::NotFound)?;
+    if post.is_deleted() {
+        let kind = if matches!(post, DbPost::Story(_)) {
+            "Page"
+        } else {
+            "Note"
+        };
+        return gone(post.ap_id(), kind);
+    }
+    let mut conn = data.db.read.acquire().await?;
+    let json = post_json(&mut conn, &post, &data.config.origin(), &data.config.host()).await?;
+    activity_json(&with_context(json))
+}
+
+async fn story(path: web::Path<i64>, data: FedData) -> FedResult<HttpResponse> {
+    let story = stories::get(&data.db.read, path.into_inner()).await?;
+    serve_post(&data, story.map(DbPost::Story)).await
+}
+
+async fn story_with_slug(path: web::Path<(i64, String)>, data: FedData) -> FedResult<HttpResponse> {
+    let story = stories::get(&data.db.read, path.into_inner().0).await?;
+    serve_post(&data, story.map(DbPost::Story)).await
+}
+
+async fn comment(path: web::Path<i64>, data: FedData) -> FedResult<HttpResponse> {
+    let comment = comments::get(&data.db.read, path.into_inner()).await?;
+    serve_post(&data, comment.map(DbPost::Comment)).await
+}
+
+async fn replies(
+    data: &FedData,
+    id: String,
+    story_id: i64,
+    parent: Option<i64>,
+) -> FedResult<HttpResponse> {
+    let items: Vec<Value> = comments::direct_reply_ids(&data.db.read, story_id, parent)
+        .await?
+        .into_iter()
+        .map(Value::String)
+        .collect();
+    let total = items.len() as i64;
+    let id = id.parse().map_err(anyhow::Error::from)?;
+    activity_json(&with_context(OrderedCollection::new(id, items, total)))
+}
+
+async fn story_replies(path: web::Path<i64>, data: FedData) -> FedResult<HttpResponse> {
+    check_on(&data)?;
+    let story = stories::get(&data.db.read, path.into_inner())
+        .await?
+        .ok_or(FederationError::NotFound)?;
+    replies(&data, format!("{}/replies", story.ap_id), story.id, None).await
+}
+
+async fn comment_replies(path: web::Path<i64>, data: FedData) -> FedResult<HttpResponse> {
+    check_on(&data)?;
+    let comment = comments::get(&data.db.read, path.into_inner())
+        .await?
+        .ok_or(FederationError::NotFound)?;
+    replies(
+        &data,
+        format!("{}/replies", comment.ap_id),
+        comment.story_id,
+        Some(comment.id),
+    )
+    .await
+}
+
+#[derive(Deserialize)]
+struct WebfingerQuery {
+    resource: String,
+}
+
+/// `acct:name@host` (or the actor's URL) → the actor's id, exactly.
+async fn webfinger(query: web::Query<WebfingerQuery>, data: FedData) -> FedResult<HttpResponse> {
+    check_on(&data)?;
+    let origin = data.config.origin();
+    let name = match query.resource.strip_prefix(&format!("{origin}/users/")) {
+        Some(name) => name.to_owned(),
+        None => extract_webfinger_name(&query.resource, &data)
+            .map_err(|_| FederationError::NotFound)?
+            .to_owned(),
+    };
+    let person = actors::local_by_name(&data.db.read, &name)
+        .await?
+        .ok_or(FederationError::NotFound)?;
+    let profile = format!("{origin}/@{}", person.name);
+    let body = json!({
+        "subject": format!("acct:{}@{}", person.name, data.config.host()),
+        "aliases": [person.ap_id, profile],
+        "links": [
+            { "rel": "self", "type": ACTIVITY_JSON, "href": person.ap_id },
+            { "rel": "http://webfinger.net/rel/profile-page", "type": "text/html", "href": profile },
+        ],
+    });
+    Ok(HttpResponse::Ok()
+        .content_type("application/jrd+json")
+        .insert_header((header::ACCESS_CONTROL_ALLOW_ORIGIN, "*"))
+        .body(body.to_string()))
+}
+
+async fn nodeinfo_links(data: FedData) -> HttpResponse {
+    HttpResponse::Ok().json(json!({
+        "links": [{
+            "rel": "http://nodeinfo.diaspora.software/ns/schema/2.1",
+            "href": format!("{}/nodeinfo/2.1", data.config.origin()),
+        }]
+    }))
+}
+
+async fn nodeinfo(data: FedData) -> FedResult<HttpResponse> {
+    let (users, active_month, active_halfyear, stories_count, comments_count): (i64, i64, i64, i64, i64) = sqlx::query_as(
+        "select (select count(*) from person where local),
+                (select count(distinct author_id) from story where local and created_at > now() - interval '30 days'),
+                (select count(distinct author_id) from story where local and created_at > now() - interval '180 days'),
+                (select count(*) from story where local and deleted_at is null),
+                (select count(*) from comment where local and deleted_at is null)",
+    )
+    .fetch_one(&data.db.read)
+    .await?;
+    let body = json!({
+        "version": "2.1",
+        "software": {
+            "name": "lien",
+            "version": env!("CARGO_PKG_VERSION"),
+            "homepage": "https://codeberg.org/lien/lien",
+        },
+        "protocols": ["activitypub"],
+        "services": { "inbound": [], "outbound": ["rss2.0", "atom1.0"] },
+        "openRegistrations": data.config.registration == Registration::Open,
+        "usage": {
+            "users": { "total": users, "activeMonth": active_month, "activeHalfyear": active_halfyear },
+            "localPosts": stories_count,
+            "localComments": comments_count,
+        },
+        "metadata": { "nodeName": data.config.host() },
+    });
+    Ok(HttpResponse::Ok()
+        .content_type(
+            "application/json; profile=\"http://nodeinfo.diaspora.software/ns/schema/2.1#\"",
+        )
+        .json(body))
+}
+
+async fn host_meta(data: FedData) -> HttpResponse {
+    let origin = data.config.origin();
+    HttpResponse::Ok()
+        .content_type("application/xrd+xml; charset=utf-8")
+        .body(format!(
+            r#"<?xml version="1.0" encoding="UTF-8"?>
+<XRD xmlns="http://docs.oasis-open.org/ns/xri/xrd-1.0">
+  <Link rel="lrdd" template="{origin}/.well-known/webfinger?resource={{uri}}"/>
+</XRD>
+"#
+        ))
+}

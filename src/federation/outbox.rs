@@ -1,0 +1,231 @@
+//! Outgoing activities: what each local change sends and to whom. Every function here runs inside
+//! the change's transaction and only queues (see `delivery`), so a change and its deliveries commit
+//! together or not at all, and no request waits on another server.
+
+use serde_json::{json, Value};
+use sqlx::{Postgres, Transaction};
+use url::Url;
+
+use super::{
+    delivery::{self, Signer},
+    objects::{post_json, reply_target, DbPost},
+    protocol::{context, PUBLIC},
+    FedResult,
+};
+use crate::{
+    db::actors::{self, ActorRow},
+    web::AppState,
+};
+
+/// A fresh activity id under this instance: `P/activities/{uuid}`.
+pub fn new_activity_id(origin: &str) -> String {
+    format!("{origin}/activities/{}", uuid::Uuid::new_v4())
+}
+
+fn with_context(mut activity: Value) -> Value {
+    if let Value::Object(map) = &mut activity {
+        map.insert("@context".to_owned(), context());
+    }
+    activity
+}
+
+fn parse_inboxes(inboxes: impl IntoIterator<Item = String>) -> Vec<Url> {
+    inboxes.into_iter().filter_map(|i| i.parse().ok()).collect()
+}
+
+async fn queue(
+    tx: &mut Transaction<'_, Postgres>,
+    state: &AppState,
+    activity: Value,
+    signer: Signer,
+    inboxes: Vec<Url>,
+) -> FedResult<()> {
+    if state.config.federation == crate::config::Switch::Off || inboxes.is_empty() {
+        return Ok(());
+    }
+    delivery::enqueue(
+        tx,
+        &with_context(activity),
+        signer,
+        &inboxes,
+        &state.config.host(),
+    )
+    .await?;
+    Ok(())
+}
+
+/// Who hears about a post: its author's followers, and for a comment the people it answers (the
+/// parent's author and the story's author, wherever they are).
+async fn audience(tx: &mut Transaction<'_, Postgres>, post: &DbPost) -> FedResult<Vec<Url>> {
+    let mut inboxes = actors::follower_inboxes(&mut **tx, post.author_id()).await?;
+    if let DbPost::Comment(comment) = post {
+        let target = reply_target(tx, comment).await?;
+        inboxes.extend(actors::inbox_of(&target.author));
+        let story = crate::db::stories::get(&mut **tx, comment.story_id).await?;
+        if let Some(story) = story {
+            if let Some(author) = actors::by_id(&mut **tx, story.author_id).await? {
+                inboxes.extend(actors::inbox_of(&author));
+            }
+        }
+    }
+    Ok(parse_inboxes(inboxes))
+}
+
+/// A local post was created (`Create`) or edited (`Update`).
+pub async fn post_published(
+    tx: &mut Transaction<'_, Postgres>,
+    state: &AppState,
+    post: &DbPost,
+    kind: &str,
+) -> FedResult<()> {
+    let origin = state.config.origin();
+    let object = post_json(tx, post, &origin, &state.config.host()).await?;
+    let author = actors::by_id(&mut **tx, post.author_id())
+        .await?
+        .ok_or(super::FederationError::NotFound)?;
+    let activity = json!({
+        "id": new_activity_id(&origin),
+        "type": kind,
+        "actor": author.ap_id,
+        "object": object,
+        "to": object.to,
+        "cc": object.cc,
+        "published": chrono::Utc::now(),
+    });
+    let inboxes = audience(tx, post).await?;
+    queue(tx, state, activity, Signer::Person(author.id), inboxes).await
+}
+
+/// A local post was deleted: `Delete` with a `Tombstone`, to everyone who heard of it.
+pub async fn post_deleted(
+    tx: &mut Transaction<'_, Postgres>,
+    state: &AppState,
+    post: &DbPost,
+) -> FedResult<()> {
+    let origin = state.config.origin();
+    let author = actors::by_id(&mut **tx, post.author_id())
+        .await?
+        .ok_or(super::FederationError::NotFound)?;
+    let activity = json!({
+        "id": new_activity_id(&origin),
+        "type": "Delete",
+        "actor": author.ap_id,
+        "object": { "id": post.ap_id(), "type": "Tombstone" },
+        "to": [PUBLIC],
+    });
+    let inboxes = audience(tx, post).await?;
+    queue(tx, state, activity, Signer::Person(author.id), inboxes).await
+}
+
+/// A local person voted on a remote post: withdraw the previous vote (`Undo`) if there was one,
+/// then send the new one (`Like` or `Dislike`, under the id stored with the vote) to the post's author.
+pub async fn vote_changed(
+    tx: &mut Transaction<'_, Postgres>,
+    state: &AppState,
+    voter: &ActorRow,
+    post: &DbPost,
+    value: i16,
+    new_ap_id: Option<&str>,
+    old: (i16, Option<String>),
+) -> FedResult<()> {
+    let Some(author) = actors::by_id(&mut **tx, post.author_id()).await? else {
+        return Ok(());
+    };
+    let Some(inbox) = actors::inbox_of(&author) else {
+        return Ok(());
+    };
+    let inboxes = parse_inboxes([inbox]);
+    let origin = state.config.origin();
+    let kind = |v: i16| if v > 0 { "Like" } else { "Dislike" };
+    let (old_value, old_ap_id) = old;
+    if old_value != 0 && old_value != value {
+        if let Some(old_ap_id) = old_ap_id {
+            let undo = json!({
+                "id": new_activity_id(&origin),
+                "type": "Undo",
+                "actor": voter.ap_id,
+                "object": { "id": old_ap_id, "type": kind(old_value), "actor": voter.ap_id, "object": post.ap_id() },
+            });
+            queue(tx, state, undo, Signer::Person(voter.id), inboxes.clone()).await?;
+        }
+    }
+    if value != 0 && value != old_value {
+        if let Some(id) = new_ap_id {
+            let vote = json!({ "id": id, "type": kind(value), "actor": voter.ap_id, "object": post.ap_id() });
+            queue(tx, state, vote, Signer::Person(voter.id), inboxes).await?;
+        }
+    }
+    Ok(())
+}
+
+/// A local person follows a remote actor: `Follow`, answered later by `Accept`.
+pub async fn follow(
+    tx: &mut Transaction<'_, Postgres>,
+    state: &AppState,
+    follower: &ActorRow,
+    followee: &ActorRow,
+    follow_id: &str,
+) -> FedResult<()> {
+    let activity = json!({ "id": follow_id, "type": "Follow", "actor": follower.ap_id, "object": followee.ap_id });
+    let inbox = followee.inbox_url.clone().into_iter();
+    queue(
+        tx,
+        state,
+        activity,
+        Signer::Person(follower.id),
+        parse_inboxes(inbox),
+    )
+    .await
+}
+
+/// A local person stops following a remote actor: `Undo` of the `Follow`.
+pub async fn unfollow(
+    tx: &mut Transaction<'_, Postgres>,
+    state: &AppState,
+    follower: &ActorRow,
+    followee: &ActorRow,
+    follow_id: &str,
+) -> FedResult<()> {
+    let activity = json!({
+        "id": new_activity_id(&state.config.origin()),
+        "type": "Undo",
+        "actor": follower.ap_id,
+        "object": { "id": follow_id, "type": "Follow", "actor": follower.ap_id, "object": followee.ap_id },
+    });
+    let inbox = followee.inbox_url.clone().into_iter();
+    queue(
+        tx,
+        state,
+        activity,
+        Signer::Person(follower.id),
+        parse_inboxes(inbox),
+    )
+    .await
+}
+
+/// A remote actor followed a local person: `Accept`, embedding the `Follow` by ids only (what
+/// Mastodon expects).
+pub async fn accept_follow(
+    tx: &mut Transaction<'_, Postgres>,
+    state: &AppState,
+    followee: &ActorRow,
+    follower: &ActorRow,
+    follow_id: &str,
+) -> FedResult<()> {
+    let activity = json!({
+        "id": new_activity_id(&state.config.origin()),
+        "type": "Accept",
+        "actor": followee.ap_id,
+        "object": { "id": follow_id, "type": "Follow", "actor": follower.ap_id, "object": followee.ap_id },
+        "to": [follower.ap_id],
+    });
+    let inbox = follower.inbox_url.clone().into_iter();
+    queue(
+        tx,
+        state,
+        activity,
+        Signer::Person(followee.id),
+        parse_inboxes(inbox),
+    )
+    .await
+}

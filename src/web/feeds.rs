@@ -1,0 +1,297 @@
+//! Feed endpoints: `.rss` or `.atom` after a list's path (SPEC section 3). Each handler fetches its
+//! rows and names its channel; `respond` renders and answers conditional GETs for all of them.
+
+use std::time::SystemTime;
+
+use actix_web::{
+    http::header::{self, EntityTag, HttpDate, IfModifiedSince, IfNoneMatch},
+    web, HttpMessage, HttpRequest, HttpResponse,
+};
+use chrono::{DateTime, Duration, Utc};
+use serde::Deserialize;
+use sha2::{Digest, Sha256};
+
+use super::{people::find_person, stories::top_window, views::slug, AppState};
+use crate::{
+    db::{
+        comments,
+        stories::{self, Listing},
+    },
+    error::{AppError, AppResult},
+    feeds::{self, Channel, Format, Item, FEED_SIZE},
+};
+
+/// Registered before the HTML routes: `/s/{id}` and `/@{handle}` would otherwise take `.rss` paths.
+pub fn routes(cfg: &mut web::ServiceConfig) {
+    cfg.route("/hot.{format:rss|atom}", web::get().to(hot))
+        .route("/new.{format:rss|atom}", web::get().to(newest))
+        .route("/top.{format:rss|atom}", web::get().to(top))
+        .route(
+            "/comments.{format:rss|atom}",
+            web::get().to(newest_comments),
+        )
+        .route("/t/{name}.{format:rss|atom}", web::get().to(tag))
+        .route("/domain/{name}.{format:rss|atom}", web::get().to(domain))
+        .route("/@{name}.{format:rss|atom}", web::get().to(person))
+        .route("/s/{id}.{format:rss|atom}", web::get().to(story));
+}
+
+/// Readers poll; five minutes of caching spares the database without delaying news much.
+const CACHE_CONTROL: &str = "public, max-age=300";
+
+#[derive(Deserialize)]
+struct FormatPath {
+    format: Format,
+}
+
+/// A feed of something named: a tag, a host, a person's handle.
+#[derive(Deserialize)]
+struct NamedPath {
+    name: String,
+    format: Format,
+}
+
+#[derive(Deserialize)]
+struct StoryPath {
+    id: i64,
+    format: Format,
+}
+
+#[derive(Deserialize)]
+struct TopQuery {
+    t: Option<String>,
+}
+
+fn channel(state: &AppState, title: String, page_path: &str, feed_path: String) -> Channel {
+    let host = state.config.host();
+    Channel {
+        origin: state.config.origin(),
+        description: format!("{title}, from lien at {host}"),
+        title: format!("{title} · {host}"),
+        page_path: page_path.to_owned(),
+        feed_path,
+    }
+}
+
+async fn story_list(
+    req: &HttpRequest,
+    state: &AppState,
+    format: Format,
+    listing: Listing,
+    channel: Channel,
+) -> AppResult<HttpResponse> {
+    let rows = stories::list(&state.db.read, &listing, FEED_SIZE, 0).await?;
+    let items: Vec<Item> = rows
+        .iter()
+        .map(|s| feeds::story_item(&channel.origin, s))
+        .collect();
+    Ok(respond(req, format, &channel, &items))
+}
+
+async fn hot(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    path: web::Path<FormatPath>,
+) -> AppResult<HttpResponse> {
+    let channel = channel(&state, "Hot stories".into(), "/", "/hot".into());
+    story_list(&req, &state, path.format, Listing::Hot, channel).await
+}
+
+async fn newest(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    path: web::Path<FormatPath>,
+) -> AppResult<HttpResponse> {
+    let channel = channel(&state, "New stories".into(), "/new", "/new".into());
+    story_list(&req, &state, path.format, Listing::New, channel).await
+}
+
+async fn top(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    path: web::Path<FormatPath>,
+    query: web::Query<TopQuery>,
+) -> AppResult<HttpResponse> {
+    let (window, days) = top_window(query.t.as_deref())?;
+    let page = format!("/top?t={window}");
+    let channel = channel(
+        &state,
+        format!("Top stories ({window})"),
+        &page,
+        page.clone(),
+    );
+    let listing = Listing::Top {
+        since: Utc::now() - Duration::days(days),
+    };
+    story_list(&req, &state, path.format, listing, channel).await
+}
+
+async fn tag(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    path: web::Path<NamedPath>,
+) -> AppResult<HttpResponse> {
+    let tag = path.name.to_lowercase();
+    let page = format!("/t/{tag}");
+    let channel = channel(&state, format!("Stories tagged {tag}"), &page, page.clone());
+    story_list(&req, &state, path.format, Listing::Tag(tag), channel).await
+}
+
+async fn domain(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    path: web::Path<NamedPath>,
+) -> AppResult<HttpResponse> {
+    let host = path.name.to_lowercase();
+    let host = host.strip_prefix("www.").unwrap_or(&host).to_owned();
+    let page = format!("/domain/{host}");
+    let channel = channel(&state, format!("Stories from {host}"), &page, page.clone());
+    story_list(&req, &state, path.format, Listing::Domain(host), channel).await
+}
+
+async fn person(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    path: web::Path<NamedPath>,
+) -> AppResult<HttpResponse> {
+    let person = find_person(&state, &path.name).await?;
+    let page = format!("/@{}", person.handle());
+    let channel = channel(
+        &state,
+        format!("Stories shared by {}", person.handle()),
+        &page,
+        page.clone(),
+    );
+    story_list(
+        &req,
+        &state,
+        path.format,
+        Listing::Author(person.id),
+        channel,
+    )
+    .await
+}
+
+async fn newest_comments(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    path: web::Path<FormatPath>,
+) -> AppResult<HttpResponse> {
+    let channel = channel(
+        &state,
+        "Newest comments".into(),
+        "/comments",
+        "/comments".into(),
+    );
+    let rows = comments::newest(&state.db.read, None, FEED_SIZE, 0).await?;
+    let items: Vec<Item> = rows
+        .iter()
+        .map(|c| feeds::comment_item(&channel.origin, c))
+        .collect();
+    Ok(respond(&req, path.format, &channel, &items))
+}
+
+/// A story's discussion, newest comment first like every feed.
+async fn story(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    path: web::Path<StoryPath>,
+) -> AppResult<HttpResponse> {
+    let db = &state.db.read;
+    let story = stories::get(db, path.id).await?.ok_or(AppError::NotFound)?;
+    if story.deleted_at.is_some() {
+        return Err(AppError::Gone);
+    }
+    let page = format!("/s/{}/{}", story.id, slug(&story.title));
+    let channel = channel(
+        &state,
+        format!("Comments on “{}”", story.title),
+        &page,
+        format!("/s/{}", story.id),
+    );
+    let mut rows = comments::for_story(db, story.id).await?;
+    // The thread keeps deleted comments as placeholders; a feed has no use for them.
+    rows.retain(|c| c.deleted_at.is_none());
+    rows.sort_by_key(|c| std::cmp::Reverse((c.created_at, c.id)));
+    rows.truncate(FEED_SIZE as usize);
+    let items: Vec<Item> = rows
+        .iter()
+        .map(|c| feeds::comment_item(&channel.origin, c))
+        .collect();
+    Ok(respond(&req, path.format, &channel, &items))
+}
+
+/// Renders a feed with its validators: an ETag from the body's hash (cheap, and right whatever
+/// changed: a score, an edit, the order) and Last-Modified from the newest item. A reader whose copy
+/// is current gets 304 and no body.
+fn respond(req: &HttpRequest, format: Format, channel: &Channel, items: &[Item]) -> HttpResponse {
+    let body = feeds::render(format, channel, items);
+    let content_type = content_type(req, format);
+    // The type is part of the representation: a browser's copy and a reader's never share a tag.
+    // Weak, because the compression middleware may gzip the body after this tag is set.
+    let digest = Sha256::new()
+        .chain_update(content_type)
+        .chain_update(&body)
+        .finalize();
+    let etag = EntityTag::new_weak(hex::encode(&digest[..16]));
+    // HTTP dates have whole seconds: compare against what the reader was actually sent.
+    let last_modified = feeds::last_modified(items)
+        .and_then(|t| DateTime::from_timestamp(t.timestamp(), 0))
+        .map(|t| HttpDate::from(SystemTime::from(t)));
+    let fresh = is_fresh(req, &etag, last_modified);
+    let mut response = if fresh {
+        HttpResponse::NotModified()
+    } else {
+        HttpResponse::Ok()
+    };
+    response
+        .insert_header(header::ETag(etag))
+        .insert_header((header::CACHE_CONTROL, CACHE_CONTROL))
+        .insert_header((header::VARY, "Accept"));
+    if let Some(date) = last_modified {
+        response.insert_header(header::LastModified(date));
+    }
+    if fresh {
+        response.finish()
+    } else {
+        response.content_type(content_type).body(body)
+    }
+}
+
+/// The feed's own type for readers; `application/xml` for a browser opening a feed link. Under a
+/// feed type Chromium shows the raw text and Firefox offers a download, and neither applies the
+/// `xml-stylesheet`. Browsers ask for `text/html` and never name a feed type; readers that mention
+/// HTML name the feed types too (FreshRSS/SimplePie: `application/atom+xml, application/rss+xml,
+/// ..., text/html;q=0.7, ...`), and any reader takes `application/xml` besides.
+fn content_type(req: &HttpRequest, format: Format) -> &'static str {
+    let accept = req
+        .headers()
+        .get(header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    let browser = accept.contains("text/html")
+        && !accept.contains("application/rss+xml")
+        && !accept.contains("application/atom+xml");
+    if browser {
+        "application/xml; charset=utf-8"
+    } else {
+        format.content_type()
+    }
+}
+
+/// Whether the reader's copy is current. RFC 9110 section 13.2.2: If-None-Match decides when it is
+/// present (compared weakly); If-Modified-Since counts only without it.
+fn is_fresh(req: &HttpRequest, etag: &EntityTag, last_modified: Option<HttpDate>) -> bool {
+    if let Some(wanted) = req.get_header::<IfNoneMatch>() {
+        return match wanted {
+            IfNoneMatch::Any => true,
+            IfNoneMatch::Items(tags) => tags.iter().any(|tag| tag.weak_eq(etag)),
+        };
+    }
+    match (req.get_header::<IfModifiedSince>(), last_modified) {
+        (Some(IfModifiedSince(since)), Some(modified)) => {
+            SystemTime::from(modified) <= SystemTime::from(since)
+        }
+        _ => false,
+    }
+}

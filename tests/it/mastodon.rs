@@ -1,0 +1,646 @@
+//! lien against the exact payloads Mastodon sends: a fake Mastodon server serves its actors and
+//! statuses, signs its activities with its own keys, and checks what lien sends back the way
+//! Mastodon would. Fixtures: tests/fixtures/mastodon/.
+
+use std::{
+    collections::HashMap,
+    net::TcpListener,
+    sync::{Arc, Mutex},
+};
+
+use actix_web::{web, App, HttpRequest, HttpResponse, HttpServer};
+use reqwest::StatusCode;
+use serde_json::Value;
+use url::Url;
+
+use crate::{
+    federation::{deliver_all, dev_instance},
+    helpers::{count, select_attr, select_text, Browser, TestApp},
+    signatures::{check_signature, signed_post_headers, signed_post_headers_at},
+};
+
+/// One fake Mastodon account: its key pair, and its documents filled from the fixtures.
+#[derive(Clone)]
+struct Account {
+    name: String,
+    actor: String,
+    public_pem: String,
+    private_pem: String,
+}
+
+struct FakeState {
+    origin: String,
+    accounts: Vec<Account>,
+    statuses: Mutex<HashMap<String, String>>,
+    /// What lien delivered: (path, activity), accepted only when the signature checks out.
+    received: Mutex<Vec<(String, Value)>>,
+    problems: Mutex<Vec<String>>,
+    /// Public keys of lien's people, by key id, to check lien's signatures.
+    lien_keys: Mutex<HashMap<String, String>>,
+}
+
+struct FakeMastodon {
+    state: Arc<FakeState>,
+    lien_host: String,
+    client: reqwest::Client,
+}
+
+fn fixture(name: &str) -> String {
+    std::fs::read_to_string(format!(
+        "{}/tests/fixtures/mastodon/{name}",
+        env!("CARGO_MANIFEST_DIR")
+    ))
+    .unwrap()
+}
+
+fn fill(template: &str, values: &[(&str, &str)]) -> String {
+    values
+        .iter()
+        .fold(template.to_owned(), |text, (key, value)| {
+            text.replace(&format!("{{{{{key}}}}}"), value)
+        })
+}
+
+async fn actor_document(path: web::Path<String>, state: web::Data<FakeState>) -> HttpResponse {
+    let Some(account) = state.accounts.iter().find(|a| a.name == *path) else {
+        return HttpResponse::NotFound().finish();
+    };
+    let pem = account.public_pem.replace('\n', "\\n");
+    let body = fill(
+        &fixture("actor.json"),
+        &[
+            ("ACTOR", &account.actor),
+            ("NAME", &account.name),
+            ("ORIGIN", &state.origin),
+            ("PUBLIC_KEY", &pem),
+        ],
+    );
+    HttpResponse::Ok()
+        .content_type("application/activity+json; charset=utf-8")
+        .body(body)
+}
+
+async fn status_document(
+    path: web::Path<(String, String)>,
+    state: web::Data<FakeState>,
+) -> HttpResponse {
+    let (name, id) = path.into_inner();
+    let key = format!("{}/users/{name}/statuses/{id}", state.origin);
+    match state.statuses.lock().unwrap().get(&key) {
+        Some(body) => HttpResponse::Ok()
+            .content_type("application/activity+json; charset=utf-8")
+            .body(body.clone()),
+        None => HttpResponse::NotFound().finish(),
+    }
+}
+
+async fn inbox(req: HttpRequest, body: web::Bytes, state: web::Data<FakeState>) -> HttpResponse {
+    let keys = state.lien_keys.lock().unwrap().clone();
+    if let Err(problem) = check_signature(&req, &body, &keys) {
+        state.problems.lock().unwrap().push(problem);
+        return HttpResponse::Unauthorized().finish();
+    }
+    let activity: Value = serde_json::from_slice(&body).unwrap();
+    state
+        .received
+        .lock()
+        .unwrap()
+        .push((req.path().to_owned(), activity));
+    HttpResponse::Accepted().finish()
+}
+
+impl FakeMastodon {
+    /// A Mastodon server on a `localhost` port with accounts `mallory` and `eve`, talking to `lien`.
+    async fn start(lien: &TestApp) -> FakeMastodon {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let origin = format!("http://localhost:{}", listener.local_addr().unwrap().port());
+        let accounts = ["mallory", "eve"]
+            .into_iter()
+            .map(|name| {
+                let keys =
+                    activitypub_federation::http_signatures::generate_actor_keypair().unwrap();
+                Account {
+                    name: name.to_owned(),
+                    actor: format!("{origin}/users/{name}"),
+                    public_pem: keys.public_key,
+                    private_pem: keys.private_key,
+                }
+            })
+            .collect();
+        let state = Arc::new(FakeState {
+            origin,
+            accounts,
+            statuses: Mutex::default(),
+            received: Mutex::default(),
+            problems: Mutex::default(),
+            lien_keys: Mutex::default(),
+        });
+        let data = web::Data::from(state.clone());
+        let server = HttpServer::new(move || {
+            App::new()
+                .app_data(data.clone())
+                .route("/users/{name}", web::get().to(actor_document))
+                .route(
+                    "/users/{name}/statuses/{id}",
+                    web::get().to(status_document),
+                )
+                .route("/users/{name}/inbox", web::post().to(inbox))
+                .route("/inbox", web::post().to(inbox))
+        })
+        .workers(1)
+        .listen(listener)
+        .unwrap()
+        .run();
+        tokio::spawn(server);
+        FakeMastodon {
+            state,
+            lien_host: lien.address.trim_start_matches("http://").to_owned(),
+            client: reqwest::Client::new(),
+        }
+    }
+
+    fn account(&self, name: &str) -> &Account {
+        self.state.accounts.iter().find(|a| a.name == name).unwrap()
+    }
+
+    fn host(&self) -> String {
+        self.state.origin.trim_start_matches("http://").to_owned()
+    }
+
+    /// Learns lien's people's public keys from their actor documents, to check deliveries.
+    async fn learn_key(&self, actor: &str) {
+        let person: Value = self
+            .client
+            .get(actor)
+            .header("Accept", "application/activity+json")
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let key_id = person["publicKey"]["id"].as_str().unwrap().to_owned();
+        let pem = person["publicKey"]["publicKeyPem"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        self.state.lien_keys.lock().unwrap().insert(key_id, pem);
+    }
+
+    /// A fixture filled in for `account`, with the common placeholders and `extra`.
+    fn activity(&self, file: &str, account: &str, extra: &[(&str, &str)]) -> String {
+        let account = self.account(account);
+        let mut values = vec![
+            ("ACTOR", account.actor.as_str()),
+            ("NAME", account.name.as_str()),
+            ("ORIGIN", self.state.origin.as_str()),
+            ("LIEN_HOST", self.lien_host.as_str()),
+        ];
+        let host = self.host();
+        values.push(("HOST", &host));
+        values.extend_from_slice(extra);
+        fill(&fixture(file), &values)
+    }
+
+    /// Keeps a status so it can be fetched at its id, as Mastodon serves them.
+    fn publish(&self, create_activity: &str) {
+        let activity: Value = serde_json::from_str(create_activity).unwrap();
+        let id = activity["object"]["id"].as_str().unwrap().to_owned();
+        let mut object = activity["object"].clone();
+        object["@context"] = activity["@context"].clone();
+        self.state
+            .statuses
+            .lock()
+            .unwrap()
+            .insert(id, object.to_string());
+    }
+
+    /// POSTs `body` to `inbox` signed by `signer`'s key, the way Mastodon delivers.
+    async fn deliver(&self, inbox: &str, body: &str, signer: &str) -> StatusCode {
+        self.deliver_with(inbox, body, body.as_bytes(), Some(signer))
+            .await
+    }
+
+    /// The general form: the Digest is computed over `digest_of`, and `signer` may be absent.
+    async fn deliver_with(
+        &self,
+        inbox: &str,
+        body: &str,
+        digest_of: &[u8],
+        signer: Option<&str>,
+    ) -> StatusCode {
+        let url: Url = inbox.parse().unwrap();
+        let mut request = self.client.post(url.clone()).body(body.to_owned());
+        match signer {
+            Some(signer) => {
+                let account = self.account(signer);
+                let key_id = format!("{}#main-key", account.actor);
+                for (name, value) in
+                    signed_post_headers(&url, digest_of, &key_id, &account.private_pem)
+                {
+                    request = request.header(name, value);
+                }
+            }
+            None => request = request.header("content-type", "application/activity+json"),
+        }
+        request.send().await.unwrap().status()
+    }
+
+    fn received(&self) -> Vec<Value> {
+        self.state
+            .received
+            .lock()
+            .unwrap()
+            .iter()
+            .map(|(_, a)| a.clone())
+            .collect()
+    }
+}
+
+struct Scene {
+    lien: TestApp,
+    mastodon: FakeMastodon,
+    alice: Browser,
+    story: i64,
+    story_id: String,
+    alice_id: String,
+    inbox: String,
+}
+
+/// alice on lien shares a story; mallory and eve are on a Mastodon server.
+async fn scene() -> Scene {
+    let lien = dev_instance().await;
+    let alice = lien.user("alice").await;
+    let story = alice
+        .share(
+            "https://example.com/article",
+            "An article worth discussing",
+            "web",
+        )
+        .await;
+    let mastodon = FakeMastodon::start(&lien).await;
+    let alice_id = format!("{}/users/alice", lien.address);
+    mastodon.learn_key(&alice_id).await;
+    Scene {
+        story_id: format!("{}/s/{story}", lien.address),
+        inbox: format!("{}/inbox", lien.address),
+        lien,
+        mastodon,
+        alice,
+        story,
+        alice_id,
+    }
+}
+
+fn reply(scene: &Scene, account: &str, status: &str, in_reply_to: &str, text: &str) -> String {
+    scene.mastodon.activity(
+        "create_note.json",
+        account,
+        &[
+            ("STATUS", status),
+            ("IN_REPLY_TO", in_reply_to),
+            ("MENTIONED", &scene.alice_id),
+            ("MENTIONED_NAME", "alice"),
+            ("TEXT", text),
+        ],
+    )
+}
+
+/// (author, depth, parent id) of each comment of the story, in page order.
+async fn discussion(scene: &Scene) -> Vec<(String, String)> {
+    let page = scene.alice.page(&format!("/s/{}", scene.story)).await;
+    let authors = select_text(&page, "div.comment .byline a.author");
+    let depths = select_attr(&page, "div.comment", "data-depth");
+    authors.into_iter().zip(depths).collect()
+}
+
+#[tokio::test]
+async fn a_mastodon_reply_threads_under_the_story_and_lien_answers_back() {
+    let s = scene().await;
+    let mallory = s.mastodon.account("mallory").actor.clone();
+    let handle = format!("mallory@{}", s.mastodon.host());
+
+    // Mallory found the story by its address and replied: the reply is a comment by mallory@host.
+    let first = reply(&s, "mallory", "1001", &s.story_id, "Great story!");
+    assert_eq!(
+        s.mastodon.deliver(&s.inbox, &first, "mallory").await,
+        StatusCode::OK
+    );
+    assert_eq!(discussion(&s).await, vec![(handle.clone(), "0".to_owned())]);
+    let page = s
+        .alice
+        .get(&format!("/s/{}", s.story))
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        page.contains("Great story!") && !page.contains("<script>alert"),
+        "sanitized"
+    );
+
+    // The same activity again has effect once.
+    assert_eq!(
+        s.mastodon.deliver(&s.inbox, &first, "mallory").await,
+        StatusCode::OK
+    );
+    assert_eq!(count(&s.lien.pool, "comment").await, 1);
+
+    // A reply to that reply nests under it (delivered to alice's own inbox this time).
+    let status_1001 = format!("{mallory}/statuses/1001");
+    let second = reply(&s, "eve", "2002", &status_1001, "Agreed with mallory");
+    let alice_inbox = format!("{}/users/alice/inbox", s.lien.address);
+    assert_eq!(
+        s.mastodon.deliver(&alice_inbox, &second, "eve").await,
+        StatusCode::OK
+    );
+    assert_eq!(
+        discussion(&s).await,
+        vec![
+            (handle.clone(), "0".to_owned()),
+            (format!("eve@{}", s.mastodon.host()), "1".to_owned())
+        ]
+    );
+
+    // A favourite raises the story's score; un-favouriting takes it back.
+    let like = s.mastodon.activity(
+        "like.json",
+        "mallory",
+        &[("LIKE", "7"), ("OBJECT", &s.story_id)],
+    );
+    assert_eq!(
+        s.mastodon.deliver(&s.inbox, &like, "mallory").await,
+        StatusCode::OK
+    );
+    let score = |page: scraper::Html| select_attr(&page, "article.story", "data-score")[0].clone();
+    assert_eq!(score(s.alice.page(&format!("/s/{}", s.story)).await), "2");
+    let undo = s.mastodon.activity(
+        "undo_like.json",
+        "mallory",
+        &[("LIKE", "7"), ("OBJECT", &s.story_id)],
+    );
+    assert_eq!(
+        s.mastodon.deliver(&s.inbox, &undo, "mallory").await,
+        StatusCode::OK
+    );
+    assert_eq!(score(s.alice.page(&format!("/s/{}", s.story)).await), "1");
+
+    // An edit changes the text.
+    let update = s.mastodon.activity(
+        "update_note.json",
+        "mallory",
+        &[
+            ("STATUS", "1001"),
+            ("IN_REPLY_TO", &s.story_id),
+            ("MENTIONED", &s.alice_id),
+            ("MENTIONED_NAME", "alice"),
+            ("TEXT", "Great story, edited"),
+        ],
+    );
+    assert_eq!(
+        s.mastodon.deliver(&s.inbox, &update, "mallory").await,
+        StatusCode::OK
+    );
+    let page = s
+        .alice
+        .get(&format!("/s/{}", s.story))
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(page.contains("Great story, edited"));
+
+    // alice answers mallory on lien: the answer reaches mallory's server signed, replying to her
+    // note and mentioning her.
+    let mallory_comment: i64 = select_attr(
+        &s.alice.page(&format!("/s/{}", s.story)).await,
+        "div.comment",
+        "data-id",
+    )[0]
+    .parse()
+    .unwrap();
+    s.alice
+        .comment(s.story, Some(mallory_comment), "Thanks, mallory")
+        .await;
+    deliver_all(&s.lien).await;
+    assert!(
+        s.mastodon.state.problems.lock().unwrap().is_empty(),
+        "{:?}",
+        s.mastodon.state.problems.lock().unwrap()
+    );
+    let received = s.mastodon.received();
+    let create = received
+        .iter()
+        .find(|a| a["type"] == "Create")
+        .expect("lien's reply arrived");
+    assert_eq!(create["actor"], s.alice_id);
+    assert_eq!(create["object"]["type"], "Note");
+    assert_eq!(create["object"]["inReplyTo"], status_1001);
+    assert_eq!(create["object"]["tag"][0]["type"], "Mention");
+    assert_eq!(create["object"]["tag"][0]["href"], mallory);
+    assert!(create["object"]["cc"]
+        .as_array()
+        .unwrap()
+        .contains(&Value::String(mallory.clone())));
+    assert!(create["object"]["content"]
+        .as_str()
+        .unwrap()
+        .contains("Thanks, mallory"));
+
+    // Deleting the reply removes it; its own reply keeps a placeholder.
+    let delete = s
+        .mastodon
+        .activity("delete_note.json", "mallory", &[("STATUS", "1001")]);
+    assert_eq!(
+        s.mastodon.deliver(&s.inbox, &delete, "mallory").await,
+        StatusCode::OK
+    );
+    let page = s.alice.page(&format!("/s/{}", s.story)).await;
+    assert!(!page.html().contains("Great story, edited"));
+    assert_eq!(
+        select_text(&page, "div.comment.deleted .byline"),
+        vec!["[deleted]"]
+    );
+}
+
+#[tokio::test]
+async fn a_mastodon_follow_is_accepted_with_the_follow_embedded_by_ids() {
+    let s = scene().await;
+    let follow_id = format!(
+        "{}/4f0b1c9e-7d7a-4a4e-9d4e-2b8f1a6c0d11",
+        s.mastodon.state.origin
+    );
+    let follow = s.mastodon.activity(
+        "follow.json",
+        "mallory",
+        &[
+            ("FOLLOW", "4f0b1c9e-7d7a-4a4e-9d4e-2b8f1a6c0d11"),
+            ("OBJECT", &s.alice_id),
+        ],
+    );
+    assert_eq!(
+        s.mastodon.deliver(&s.inbox, &follow, "mallory").await,
+        StatusCode::OK
+    );
+    deliver_all(&s.lien).await;
+    let received = s.mastodon.received();
+    let accept = received
+        .iter()
+        .find(|a| a["type"] == "Accept")
+        .expect("an Accept");
+    assert_eq!(accept["actor"], s.alice_id);
+    assert_eq!(
+        accept["object"],
+        serde_json::json!({
+            "id": follow_id, "type": "Follow",
+            "actor": s.mastodon.account("mallory").actor, "object": s.alice_id
+        })
+    );
+    // alice's next story reaches her new follower.
+    s.alice
+        .share("https://example.com/second", "Second", "web")
+        .await;
+    deliver_all(&s.lien).await;
+    let received = s.mastodon.received();
+    let create = received
+        .iter()
+        .find(|a| a["type"] == "Create")
+        .expect("a Create(Page)");
+    assert_eq!(create["object"]["type"], "Page");
+    assert_eq!(create["object"]["name"], "Second");
+}
+
+#[tokio::test]
+async fn a_mastodon_status_pasted_into_search_becomes_a_story() {
+    let s = scene().await;
+    let status = s.mastodon.activity(
+        "create_note.json",
+        "mallory",
+        &[
+            ("STATUS", "3003"),
+            ("IN_REPLY_TO", "null"),
+            ("MENTIONED", &s.alice_id),
+            ("MENTIONED_NAME", "alice"),
+            ("TEXT", "Links I liked this week"),
+        ],
+    );
+    let status = status.replace("\"null\"", "null");
+    s.mastodon.publish(&status);
+    let url = format!("{}/statuses/3003", s.mastodon.account("mallory").actor);
+    let q: String = url::form_urlencoded::byte_serialize(url.as_bytes()).collect();
+    let response = s.alice.get(&format!("/search?q={q}")).await;
+    assert_eq!(response.status(), StatusCode::SEE_OTHER);
+    let page = s.alice.page(&crate::helpers::location(&response)).await;
+    let title = select_text(&page, "h2.title a.link").remove(0);
+    assert!(title.contains("Links I liked this week"), "{title}");
+    assert_eq!(
+        select_text(&page, ".byline a.author")[0],
+        format!("mallory@{}", s.mastodon.host())
+    );
+}
+
+#[tokio::test]
+async fn refused_activities_store_nothing() {
+    let s = scene().await;
+    let note = reply(&s, "mallory", "1001", &s.story_id, "hello");
+    let nothing_stored = || async {
+        assert_eq!(count(&s.lien.pool, "comment").await, 0);
+        assert_eq!(count(&s.lien.pool, "received_activity").await, 0);
+    };
+
+    // No signature: 401 (an RFC 9421 signer then retries with draft-cavage).
+    assert_eq!(
+        s.mastodon
+            .deliver_with(&s.inbox, &note, note.as_bytes(), None)
+            .await,
+        StatusCode::UNAUTHORIZED
+    );
+    nothing_stored().await;
+    // A body changed after signing: the digest no longer matches.
+    let tampered = note.replace("hello", "h4cked");
+    assert_eq!(
+        s.mastodon
+            .deliver_with(&s.inbox, &tampered, note.as_bytes(), Some("mallory"))
+            .await,
+        StatusCode::UNAUTHORIZED
+    );
+    nothing_stored().await;
+    // Signed with another actor's key: eve cannot speak for mallory.
+    assert_eq!(
+        s.mastodon.deliver(&s.inbox, &note, "eve").await,
+        StatusCode::UNAUTHORIZED
+    );
+    nothing_stored().await;
+    // A signature made two hours ago has expired: 401, before anything is fetched.
+    let account = s.mastodon.account("mallory");
+    let inbox: Url = s.inbox.parse().unwrap();
+    let two_hours_ago = chrono::Utc::now() - chrono::Duration::hours(2);
+    let key_id = format!("{}#main-key", account.actor);
+    let mut stale = s.mastodon.client.post(inbox.clone()).body(note.clone());
+    for (name, value) in signed_post_headers_at(
+        &inbox,
+        note.as_bytes(),
+        &key_id,
+        &account.private_pem,
+        two_hours_ago,
+    ) {
+        stale = stale.header(name, value);
+    }
+    assert_eq!(
+        stale.send().await.unwrap().status(),
+        StatusCode::UNAUTHORIZED
+    );
+    nothing_stored().await;
+    // Over 1 MB: 413.
+    let huge = reply(&s, "mallory", "1002", &s.story_id, &"x".repeat(1_100_000));
+    assert_eq!(
+        s.mastodon.deliver(&s.inbox, &huge, "mallory").await,
+        StatusCode::PAYLOAD_TOO_LARGE
+    );
+    nothing_stored().await;
+    // Eve, properly signed, creating a note attributed to mallory: 403.
+    let forged = note.replace(
+        &format!("\"actor\": \"{}\"", s.mastodon.account("mallory").actor),
+        &format!("\"actor\": \"{}\"", s.mastodon.account("eve").actor),
+    );
+    assert_ne!(forged, note);
+    assert_eq!(
+        s.mastodon.deliver(&s.inbox, &forged, "eve").await,
+        StatusCode::FORBIDDEN
+    );
+    nothing_stored().await;
+
+    // Mallory's real reply is taken; then eve may neither edit nor delete it (403), and a replay
+    // of the original changes nothing.
+    assert_eq!(
+        s.mastodon.deliver(&s.inbox, &note, "mallory").await,
+        StatusCode::OK
+    );
+    assert_eq!(count(&s.lien.pool, "comment").await, 1);
+    let eve = s.mastodon.account("eve").actor.clone();
+    let mallory = s.mastodon.account("mallory").actor.clone();
+    let delete = s
+        .mastodon
+        .activity("delete_note.json", "eve", &[("STATUS", "1001")])
+        .replace(
+            &format!("{eve}/statuses/1001\""),
+            &format!("{mallory}/statuses/1001\""),
+        );
+    assert_eq!(
+        s.mastodon.deliver(&s.inbox, &delete, "eve").await,
+        StatusCode::FORBIDDEN
+    );
+    let page = s
+        .alice
+        .get(&format!("/s/{}", s.story))
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(page.contains("hello"), "mallory's reply is still there");
+    assert_eq!(
+        s.mastodon.deliver(&s.inbox, &note, "mallory").await,
+        StatusCode::OK
+    );
+    assert_eq!(count(&s.lien.pool, "comment").await, 1);
+}
