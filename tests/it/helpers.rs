@@ -15,7 +15,20 @@ use reqwest::{redirect::Policy, Response, StatusCode};
 use scraper::{Html, Selector};
 use sqlx::{postgres::PgConnectOptions, Connection, PgConnection, PgPool};
 
-const TEMPLATE_DB: &str = "lien_test_template";
+/// This run's migrated template; test databases are copies of it. Names carry the process id so
+/// that a run only ever clears what runs that have ended left behind.
+fn template_db() -> String {
+    format!("template_{}", std::process::id())
+}
+
+/// Whether the test process that made database `name` (`test_{pid}_…`, `template_{pid}`) still runs.
+fn owner_alive(name: &str) -> bool {
+    let pid = name
+        .split('_')
+        .nth(1)
+        .and_then(|pid| pid.parse::<i32>().ok());
+    pid.is_some_and(|pid| nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), None).is_ok())
+}
 
 struct Cluster {
     postgres: EmbeddedPostgres,
@@ -35,14 +48,34 @@ pub fn test_cluster_dir() -> PathBuf {
 }
 
 extern "C" fn stop_cluster_at_exit() {
-    if let Some(cluster) = CLUSTER.get() {
-        if let Ok(runtime) = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-        {
-            let _ = runtime.block_on(cluster.postgres.stop());
-        }
-    }
+    // On a thread of its own: exit may come from inside a runtime, where blocking is not allowed.
+    let _ = std::thread::spawn(|| {
+        let Some(cluster) = CLUSTER.get() else { return };
+        let Ok(runtime) = tokio::runtime::Builder::new_current_thread().enable_all().build() else {
+            return;
+        };
+        runtime.block_on(async {
+            // Another `cargo test` in this checkout still using the cluster keeps it running.
+            if let Ok(mut conn) = PgConnection::connect_with(&cluster.admin).await {
+                let names: Vec<String> = sqlx::query_scalar(
+                    "select datname from pg_database where datname like 'test\\_%' or datname like 'template\\_%'",
+                )
+                .fetch_all(&mut conn)
+                .await
+                .unwrap_or_default();
+                let _ = conn.close().await;
+                let mine = std::process::id().to_string();
+                let others = names
+                    .iter()
+                    .any(|name| name.split('_').nth(1) != Some(mine.as_str()) && owner_alive(name));
+                if others {
+                    return;
+                }
+            }
+            let _ = cluster.postgres.stop().await;
+        });
+    })
+    .join();
 }
 
 extern "C" {
@@ -66,26 +99,27 @@ fn cluster() -> &'static Cluster {
                     .expect("test cluster");
                 let admin = postgres.connect_options("postgres");
                 let mut conn = PgConnection::connect_with(&admin).await.unwrap();
-                // Databases left by earlier runs, and a template built by older migrations, go.
+                // Databases of test runs that have ended go; those of a run still going (another
+                // `cargo test` in this checkout) stay. Each run builds its own template, so one
+                // made by older migrations is never used.
                 let old: Vec<String> = sqlx::query_scalar(
-                    "select datname from pg_database where datname like 'test_%' or datname = $1",
+                    "select datname from pg_database where datname like 'test\\_%' or datname like 'template\\_%'",
                 )
-                .bind(TEMPLATE_DB)
                 .fetch_all(&mut conn)
                 .await
                 .unwrap();
-                for name in old {
+                for name in old.into_iter().filter(|name| !owner_alive(name)) {
                     sqlx::query(&format!(r#"drop database if exists "{name}" with (force)"#))
                         .execute(&mut conn)
                         .await
                         .unwrap();
                 }
-                sqlx::query(&format!("create database {TEMPLATE_DB}"))
+                sqlx::query(&format!("create database {}", template_db()))
                     .execute(&mut conn)
                     .await
                     .unwrap();
                 let mut template =
-                    PgConnection::connect_with(&postgres.connect_options(TEMPLATE_DB))
+                    PgConnection::connect_with(&postgres.connect_options(&template_db()))
                         .await
                         .unwrap();
                 MIGRATOR.run(&mut template).await.expect("migrations apply");
@@ -108,12 +142,19 @@ fn cluster() -> &'static Cluster {
 /// A fresh database for one test, cloned from the migrated template.
 pub async fn fresh_database() -> (PgConnectOptions, PgPool) {
     let cluster = cluster();
-    let name = format!("test_{}", uuid::Uuid::new_v4().simple());
+    let name = format!(
+        "test_{}_{}",
+        std::process::id(),
+        uuid::Uuid::new_v4().simple()
+    );
     let mut conn = PgConnection::connect_with(&cluster.admin).await.unwrap();
-    sqlx::query(&format!("create database {name} template {TEMPLATE_DB}"))
-        .execute(&mut conn)
-        .await
-        .unwrap();
+    sqlx::query(&format!(
+        "create database {name} template {}",
+        template_db()
+    ))
+    .execute(&mut conn)
+    .await
+    .unwrap();
     conn.close().await.unwrap();
     let options = cluster.postgres.connect_options(&name);
     let pool = lien::db::pool_options()
