@@ -644,3 +644,154 @@ async fn refused_activities_store_nothing() {
     );
     assert_eq!(count(&s.lien.pool, "comment").await, 1);
 }
+
+async fn boosts(scene: &Scene) -> i32 {
+    sqlx::query_scalar("select boost_count from story where id = $1")
+        .bind(scene.story)
+        .fetch_one(&scene.lien.pool)
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn boosts_count_once_and_a_deleted_account_takes_its_content_along() {
+    let s = scene().await;
+    let values = [
+        ("STATUS", "5005"),
+        ("OBJECT", s.story_id.as_str()),
+        ("OBJECT_AUTHOR", s.alice_id.as_str()),
+    ];
+    let announce = s.mastodon.activity("announce.json", "mallory", &values);
+    assert_eq!(
+        s.mastodon.deliver(&s.inbox, &announce, "mallory").await,
+        StatusCode::OK
+    );
+    assert_eq!(
+        s.mastodon.deliver(&s.inbox, &announce, "mallory").await,
+        StatusCode::OK
+    );
+    assert_eq!(boosts(&s).await, 1, "a boost counts once");
+    let page = s.alice.page(&format!("/s/{}", s.story)).await;
+    assert!(select_text(&page, ".byline")
+        .iter()
+        .any(|t| t.contains("1 boost")));
+    let undo = s
+        .mastodon
+        .activity("undo_announce.json", "mallory", &values);
+    assert_eq!(
+        s.mastodon.deliver(&s.inbox, &undo, "mallory").await,
+        StatusCode::OK
+    );
+    assert_eq!(boosts(&s).await, 0);
+
+    // Mallory comments, then her account is deleted: her comment goes with it.
+    let note = reply(&s, "mallory", "6006", &s.story_id, "soon gone");
+    assert_eq!(
+        s.mastodon.deliver(&s.inbox, &note, "mallory").await,
+        StatusCode::OK
+    );
+    let delete = s.mastodon.activity("delete_actor.json", "mallory", &[]);
+    assert_eq!(
+        s.mastodon.deliver(&s.inbox, &delete, "mallory").await,
+        StatusCode::OK
+    );
+    let page = s
+        .alice
+        .get(&format!("/s/{}", s.story))
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(!page.contains("soon gone"));
+    let live: i64 = sqlx::query_scalar("select count(*) from comment where deleted_at is null")
+        .fetch_one(&s.lien.pool)
+        .await
+        .unwrap();
+    assert_eq!(live, 0);
+}
+
+#[tokio::test]
+async fn outside_dev_mode_loopback_peers_are_never_fetched() {
+    let production = TestApp::spawn().await;
+    let dev = dev_instance().await;
+    let mallory = production.user("mallory").await;
+    dev.user("alice").await;
+    let fake = FakeMastodon::start(&production).await;
+    for target in [
+        format!("{}/users/mallory", fake.state.origin),
+        format!("{}/users/alice", dev.address),
+        "http://127.0.0.1:9/users/x".to_owned(),
+    ] {
+        let q: String = url::form_urlencoded::byte_serialize(target.as_bytes()).collect();
+        let response = mallory.get(&format!("/search?q={q}")).await;
+        assert!(
+            response.status().is_client_error(),
+            "{target}: {}",
+            response.status()
+        );
+    }
+    assert_eq!(
+        count(&production.pool, "person").await,
+        1,
+        "no remote actor was stored"
+    );
+    // And an activity naming a loopback actor is refused before any fetch.
+    let note = fake.activity(
+        "create_note.json",
+        "mallory",
+        &[
+            ("STATUS", "1"),
+            ("IN_REPLY_TO", "http://x.example/s/1"),
+            ("MENTIONED", "http://x.example/u"),
+            ("MENTIONED_NAME", "x"),
+            ("TEXT", "hi"),
+        ],
+    );
+    let status = fake
+        .deliver(&format!("{}/inbox", production.address), &note, "mallory")
+        .await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    assert_eq!(count(&production.pool, "person").await, 1);
+}
+
+/// Inbox throughput: signed `Create(Note)` replies from two remote actors whose keys lien has
+/// cached, 16 in flight. A measurement, not a check: `cargo test --release --test it inbox_rate --
+/// --ignored --nocapture`.
+#[tokio::test]
+#[ignore]
+async fn inbox_rate() {
+    use futures::StreamExt;
+    let s = scene().await;
+    // Warm the actor cache, as on a server that has talked to these people before.
+    for (n, who) in ["mallory", "eve"].iter().enumerate() {
+        let warm = reply(&s, who, &format!("9{n}"), &s.story_id, "warm");
+        assert_eq!(
+            s.mastodon.deliver(&s.inbox, &warm, who).await,
+            StatusCode::OK
+        );
+    }
+    let total = 2000;
+    let bodies: Vec<(String, &str)> = (0..total)
+        .map(|n| {
+            let who = if n % 2 == 0 { "mallory" } else { "eve" };
+            (
+                reply(&s, who, &format!("{}", 100_000 + n), &s.story_id, "bench"),
+                who,
+            )
+        })
+        .collect();
+    let started = std::time::Instant::now();
+    let statuses: Vec<StatusCode> = futures::stream::iter(bodies.iter())
+        .map(|(body, who)| s.mastodon.deliver(&s.inbox, body, who))
+        .buffer_unordered(16)
+        .collect()
+        .await;
+    let elapsed = started.elapsed();
+    assert!(statuses.iter().all(|s| *s == StatusCode::OK));
+    assert_eq!(count(&s.lien.pool, "comment").await, total as i64 + 2);
+    println!(
+        "inbox: {total} signed Create(Note) in {:.2} s = {:.0} activities/s (signing included)",
+        elapsed.as_secs_f64(),
+        total as f64 / elapsed.as_secs_f64()
+    );
+}
