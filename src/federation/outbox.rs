@@ -54,6 +54,26 @@ async fn queue(
     Ok(())
 }
 
+/// Queues an activity from `sender` to one person's own inbox (follows go to the person, not to a
+/// shared inbox).
+async fn queue_to_person(
+    tx: &mut Transaction<'_, Postgres>,
+    state: &AppState,
+    activity: Value,
+    sender: &ActorRow,
+    recipient: &ActorRow,
+) -> FedResult<()> {
+    let inbox = recipient.inbox_url.clone().into_iter();
+    queue(
+        tx,
+        state,
+        activity,
+        Signer::Person(sender.id),
+        parse_inboxes(inbox),
+    )
+    .await
+}
+
 /// Who hears about a post: its author's followers, and for a comment the people it answers (the
 /// parent's author and the story's author, wherever they are).
 async fn audience(tx: &mut Transaction<'_, Postgres>, post: &DbPost) -> FedResult<Vec<Url>> {
@@ -167,15 +187,7 @@ pub async fn follow(
     follow_id: &str,
 ) -> FedResult<()> {
     let activity = json!({ "id": follow_id, "type": "Follow", "actor": follower.ap_id, "object": followee.ap_id });
-    let inbox = followee.inbox_url.clone().into_iter();
-    queue(
-        tx,
-        state,
-        activity,
-        Signer::Person(follower.id),
-        parse_inboxes(inbox),
-    )
-    .await
+    queue_to_person(tx, state, activity, follower, followee).await
 }
 
 /// A local person stops following a remote actor: `Undo` of the `Follow`.
@@ -192,15 +204,7 @@ pub async fn unfollow(
         "actor": follower.ap_id,
         "object": { "id": follow_id, "type": "Follow", "actor": follower.ap_id, "object": followee.ap_id },
     });
-    let inbox = followee.inbox_url.clone().into_iter();
-    queue(
-        tx,
-        state,
-        activity,
-        Signer::Person(follower.id),
-        parse_inboxes(inbox),
-    )
-    .await
+    queue_to_person(tx, state, activity, follower, followee).await
 }
 
 /// A remote actor followed a local person: `Accept`, embedding the `Follow` by ids only (what
@@ -219,13 +223,5 @@ pub async fn accept_follow(
         "object": { "id": follow_id, "type": "Follow", "actor": follower.ap_id, "object": followee.ap_id },
         "to": [follower.ap_id],
     });
-    let inbox = follower.inbox_url.clone().into_iter();
-    queue(
-        tx,
-        state,
-        activity,
-        Signer::Person(followee.id),
-        parse_inboxes(inbox),
-    )
-    .await
+    queue_to_person(tx, state, activity, followee, follower).await
 }

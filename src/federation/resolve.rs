@@ -1,11 +1,15 @@
 //! Turning what someone pastes into search (a story's, comment's or Mastodon status's URL, an actor
 //! URL, or `@name@host`) into a local page, fetching it from its home when it is new here.
 
-use activitypub_federation::fetch::{object_id::ObjectId, webfinger::webfinger_resolve_actor};
+use activitypub_federation::fetch::{
+    fetch_object_http, object_id::ObjectId, webfinger::webfinger_resolve_actor,
+};
+use serde_json::Value;
 use url::Url;
 
 use super::{
     objects::{DbPerson, DbPost},
+    protocol::object_id,
     FedData, FedResult, FederationError,
 };
 use crate::web::views::{handle, slug};
@@ -66,7 +70,13 @@ async fn resolve_url(data: &FedData, url: Url) -> FedResult<String> {
         .dereference(data)
         .await
     {
-        Ok(post) => Ok(post_path(&post)),
+        Ok(post) => {
+            // Bring the discussion along: what is already said under it becomes its comments.
+            if let Err(error) = backfill_replies(data, &url, BACKFILL_DEPTH).await {
+                tracing::debug!(%url, %error, "replies could not be fetched");
+            }
+            Ok(post_path(&post))
+        }
         Err(post_error) => match ObjectId::<DbPerson>::from(url.clone())
             .dereference(data)
             .await
@@ -77,4 +87,64 @@ async fn resolve_url(data: &FedData, url: Url) -> FedResult<String> {
             ))),
         },
     }
+}
+
+/// How many levels of replies to replies a pasted post brings along.
+const BACKFILL_DEPTH: u8 = 3;
+/// Pages of one `replies` collection that are read (Mastodon puts self-replies on the first page
+/// and everyone else's behind `next`).
+const BACKFILL_PAGES: usize = 3;
+/// Replies taken from one collection.
+const BACKFILL_ITEMS: usize = 40;
+
+/// Stores the replies a remote post's `replies` collection lists, and theirs, to `depth` levels.
+/// Every fetch counts against the library's per-request limit, which bounds the whole walk.
+async fn backfill_replies(data: &FedData, post: &Url, depth: u8) -> FedResult<()> {
+    if depth == 0 {
+        return Ok(());
+    }
+    let json: Value = fetch_object_http(post, data).await?.object;
+    let mut page = match json.get("replies") {
+        Some(Value::String(id)) => fetch_value(data, id).await?,
+        Some(collection @ Value::Object(_)) => collection.clone(),
+        _ => return Ok(()),
+    };
+    let mut replies = Vec::new();
+    for _ in 0..BACKFILL_PAGES {
+        for key in ["items", "orderedItems"] {
+            let items = page
+                .get(key)
+                .and_then(Value::as_array)
+                .cloned()
+                .unwrap_or_default();
+            replies.extend(items.iter().filter_map(object_id));
+        }
+        let next = match page.get("first").or_else(|| page.get("next")) {
+            Some(Value::String(id)) => fetch_value(data, id).await?,
+            Some(embedded @ Value::Object(_)) => embedded.clone(),
+            _ => break,
+        };
+        page = next;
+    }
+    replies.dedup();
+    for reply in replies.into_iter().take(BACKFILL_ITEMS) {
+        // A reply that cannot be had (deleted, private, refused) is skipped, not fatal.
+        if ObjectId::<DbPost>::from(reply.clone())
+            .dereference(data)
+            .await
+            .is_ok()
+        {
+            Box::pin(backfill_replies(data, &reply, depth - 1))
+                .await
+                .ok();
+        }
+    }
+    Ok(())
+}
+
+async fn fetch_value(data: &FedData, id: &str) -> FedResult<Value> {
+    let url: Url = id
+        .parse()
+        .map_err(|_| FederationError::BadRequest(format!("not a URL: {id}")))?;
+    Ok(fetch_object_http(&url, data).await?.object)
 }

@@ -80,12 +80,14 @@ async fn actor_document(path: web::Path<String>, state: web::Data<FakeState>) ->
         .body(body)
 }
 
-async fn status_document(
-    path: web::Path<(String, String)>,
-    state: web::Data<FakeState>,
-) -> HttpResponse {
-    let (name, id) = path.into_inner();
-    let key = format!("{}/users/{name}/statuses/{id}", state.origin);
+/// Serves whatever was published at this exact address (statuses, collection pages).
+async fn document(req: HttpRequest, state: web::Data<FakeState>) -> HttpResponse {
+    let path = req
+        .uri()
+        .path_and_query()
+        .map(|p| p.as_str())
+        .unwrap_or("/");
+    let key = format!("{}{path}", state.origin);
     match state.statuses.lock().unwrap().get(&key) {
         Some(body) => HttpResponse::Ok()
             .content_type("application/activity+json; charset=utf-8")
@@ -140,12 +142,9 @@ impl FakeMastodon {
             App::new()
                 .app_data(data.clone())
                 .route("/users/{name}", web::get().to(actor_document))
-                .route(
-                    "/users/{name}/statuses/{id}",
-                    web::get().to(status_document),
-                )
                 .route("/users/{name}/inbox", web::post().to(inbox))
                 .route("/inbox", web::post().to(inbox))
+                .default_service(web::get().to(document))
         })
         .workers(1)
         .listen(listener)
@@ -205,14 +204,19 @@ impl FakeMastodon {
     /// Keeps a status so it can be fetched at its id, as Mastodon serves them.
     fn publish(&self, create_activity: &str) {
         let activity: Value = serde_json::from_str(create_activity).unwrap();
-        let id = activity["object"]["id"].as_str().unwrap().to_owned();
         let mut object = activity["object"].clone();
         object["@context"] = activity["@context"].clone();
+        self.serve(object);
+    }
+
+    /// Serves a document at its `id`.
+    fn serve(&self, document: Value) {
+        let id = document["id"].as_str().unwrap().to_owned();
         self.state
             .statuses
             .lock()
             .unwrap()
-            .insert(id, object.to_string());
+            .insert(id, document.to_string());
     }
 
     /// POSTs `body` to `inbox` signed by `signer`'s key, the way Mastodon delivers.
@@ -526,6 +530,18 @@ async fn a_mastodon_status_pasted_into_search_becomes_a_story() {
     );
     let status = status.replace("\"null\"", "null");
     s.mastodon.publish(&status);
+    // Eve already replied; Mastodon lists other accounts' replies behind the collection's `next`.
+    let mallory = s.mastodon.account("mallory").actor.clone();
+    let status_url = format!("{mallory}/statuses/3003");
+    let answer = reply(&s, "eve", "3004", &status_url, "Mine are on lien");
+    s.mastodon.publish(&answer);
+    s.mastodon.serve(serde_json::json!({
+        "@context": "https://www.w3.org/ns/activitystreams",
+        "id": format!("{status_url}/replies?only_other_accounts=true&page=true"),
+        "type": "CollectionPage",
+        "partOf": format!("{status_url}/replies"),
+        "items": [format!("{}/statuses/3004", s.mastodon.account("eve").actor)],
+    }));
     let url = format!("{}/statuses/3003", s.mastodon.account("mallory").actor);
     let q: String = url::form_urlencoded::byte_serialize(url.as_bytes()).collect();
     let response = s.alice.get(&format!("/search?q={q}")).await;
@@ -537,6 +553,12 @@ async fn a_mastodon_status_pasted_into_search_becomes_a_story() {
         select_text(&page, ".byline a.author")[0],
         format!("mallory@{}", s.mastodon.host())
     );
+    // Its replies came along as comments.
+    assert_eq!(
+        select_text(&page, "div.comment .byline a.author"),
+        vec![format!("eve@{}", s.mastodon.host())]
+    );
+    assert!(page.html().contains("Mine are on lien"));
 }
 
 #[tokio::test]
