@@ -1,7 +1,12 @@
 //! The `lien` command line: `serve`, `worker`, `migrate`, `user create`.
 
-use std::{future::Future, net::TcpListener, path::PathBuf};
+use std::{
+    future::Future,
+    net::{SocketAddr, TcpListener},
+    path::PathBuf,
+};
 
+use actix_web::{dev::ServerHandle, web};
 use anyhow::{bail, Context};
 use clap::{Parser, Subcommand};
 use tokio::{sync::watch, task::JoinHandle};
@@ -12,6 +17,8 @@ use crate::{
     config::{Config, LogFormat},
     db::{embedded::Claim, Database},
     federation::{delivery, FedConfig},
+    preview,
+    web::AppState,
 };
 
 #[derive(Parser, Debug)]
@@ -28,7 +35,7 @@ pub enum Command {
     /// Start the web server (applies pending migrations first), with LIEN_WORKERS delivery
     /// workers in the same process.
     Serve,
-    /// Run only the background workers (delivery), until SIGTERM or SIGINT.
+    /// Run only the background workers (delivery, link previews), until SIGTERM or SIGINT.
     Worker,
     /// Apply pending database migrations and exit.
     Migrate,
@@ -53,13 +60,26 @@ pub enum UserCommand {
     },
 }
 
-/// Logs go to stderr: human-readable, or one JSON object a line for Loki and friends.
+/// Logs go to stderr: human-readable, or one JSON object a line for Loki and friends. In JSON
+/// mode nothing else is written: panics are logged as JSON too.
 pub fn init_tracing(config: &Config) {
     let filter = EnvFilter::try_new(&config.log).unwrap_or_else(|_| EnvFilter::new("info"));
     let builder = fmt().with_env_filter(filter).with_writer(std::io::stderr);
     match config.log_format {
         LogFormat::Text => builder.init(),
-        LogFormat::Json => builder.json().flatten_event(true).init(),
+        LogFormat::Json => {
+            // Fields at the top level; events inside a request carry its span (id, route).
+            builder
+                .json()
+                .flatten_event(true)
+                .with_current_span(true)
+                .with_span_list(false)
+                .with_ansi(false)
+                .init();
+            std::panic::set_hook(Box::new(|panic| {
+                tracing::error!(target: "panic", panic = %panic, "panicked");
+            }));
+        }
     }
 }
 
@@ -94,7 +114,12 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             .await;
             database.close().await;
             let person = result?;
-            println!("created {} ({role}): {}", person.name, person.ap_id);
+            match cli.config.log_format {
+                LogFormat::Text => println!("created {} ({role}): {}", person.name, person.ap_id),
+                LogFormat::Json => {
+                    tracing::info!(name = person.name, role, ap_id = %person.ap_id, "account created")
+                }
+            }
             Ok(())
         }
     }
@@ -121,20 +146,26 @@ async fn serve(config: Config) -> anyhow::Result<()> {
         .with_context(|| format!("could not listen on {}", config.listen))?;
     tracing::info!(listen = %config.listen, public_url = %config.public_url, "lien is serving");
     let workers = config.workers;
+    let ops_listen = config.metrics_listen;
     let state = crate::app_state(database.db.clone(), config);
-    let result = match crate::federation::config(state).await {
-        Ok(federation) => {
-            let delivery = Workers::start(&federation, workers);
-            // Actix stops on SIGTERM/SIGINT: no new connections, requests in flight finish. Then
-            // the workers finish their deliveries in flight, and only then does the database go.
-            let served = match crate::http_server(listener, federation) {
-                Ok(server) => server.await.context("the web server failed"),
-                Err(error) => Err(anyhow::Error::new(error).context("the web server failed")),
-            };
-            tracing::info!("stopping");
-            delivery.stop().await;
-            served
-        }
+    let result = match crate::federation::config(state.clone()).await {
+        Ok(federation) => match OpsEndpoints::start(ops_listen, state) {
+            Ok(ops) => {
+                let delivery = Workers::start(&federation, workers);
+                // Actix stops on SIGTERM/SIGINT: no new connections, requests in flight finish.
+                // Then the workers finish their deliveries in flight, and only then does the
+                // database go.
+                let served = match crate::http_server(listener, federation) {
+                    Ok(server) => server.await.context("the web server failed"),
+                    Err(error) => Err(anyhow::Error::new(error).context("the web server failed")),
+                };
+                tracing::info!("stopping");
+                delivery.stop().await;
+                ops.stop().await;
+                served
+            }
+            Err(error) => Err(error),
+        },
         Err(error) => Err(error),
     };
     database.close().await;
@@ -146,17 +177,19 @@ async fn serve(config: Config) -> anyhow::Result<()> {
 async fn worker(config: Config) -> anyhow::Result<()> {
     let database = Database::open(&config, Claim::Owner).await?;
     let workers = config.workers.max(1);
+    let ops_listen = config.metrics_listen;
     let state = crate::app_state(database.db.clone(), config);
-    let result = match crate::federation::config(state).await {
-        Ok(federation) => match shutdown_signal() {
-            Ok(signal) => {
+    let result = match crate::federation::config(state.clone()).await {
+        Ok(federation) => match (shutdown_signal(), OpsEndpoints::start(ops_listen, state)) {
+            (Ok(signal), Ok(ops)) => {
                 let delivery = Workers::start(&federation, workers);
                 signal.await;
                 tracing::info!("stopping");
                 delivery.stop().await;
+                ops.stop().await;
                 Ok(())
             }
-            Err(error) => Err(error),
+            (Err(error), _) | (_, Err(error)) => Err(error),
         },
         Err(error) => Err(error),
     };
@@ -164,40 +197,74 @@ async fn worker(config: Config) -> anyhow::Result<()> {
     result
 }
 
-/// Catches SIGTERM and SIGINT from now on; the future resolves at the first of them.
-fn shutdown_signal() -> anyhow::Result<impl Future<Output = ()>> {
+/// /healthz, /readyz and /metrics on LIEN_METRICS_LISTEN, when it is set: off the public address,
+/// and in `lien worker` the only way the orchestrator and Prometheus see it.
+struct OpsEndpoints(Option<(ServerHandle, JoinHandle<std::io::Result<()>>)>);
+
+impl OpsEndpoints {
+    fn start(listen: Option<SocketAddr>, state: web::Data<AppState>) -> anyhow::Result<Self> {
+        let Some(address) = listen else {
+            return Ok(OpsEndpoints(None));
+        };
+        let listener = TcpListener::bind(address)
+            .with_context(|| format!("could not listen on {address} (LIEN_METRICS_LISTEN)"))?;
+        let server = crate::ops_server(listener, state).context("the ops endpoints failed")?;
+        tracing::info!(listen = %address, "serving /healthz, /readyz and /metrics");
+        Ok(OpsEndpoints(Some((server.handle(), tokio::spawn(server)))))
+    }
+
+    /// Answers probes until the workers are done, then stops.
+    async fn stop(self) {
+        if let Some((handle, task)) = self.0 {
+            handle.stop(true).await;
+            let _ = task.await;
+        }
+    }
+}
+
+/// Catches SIGTERM and SIGINT from now on; the future resolves at the first of them. Both mean
+/// "stop gracefully" (the web server's too: see `http_server`).
+pub(crate) fn shutdown_signal() -> anyhow::Result<impl Future<Output = ()>> {
     use tokio::signal::unix::{signal, SignalKind};
     let mut terminate = signal(SignalKind::terminate()).context("listening for SIGTERM")?;
     let mut interrupt = signal(SignalKind::interrupt()).context("listening for SIGINT")?;
     Ok(async move {
-        tokio::select! {
-            _ = terminate.recv() => {}
-            _ = interrupt.recv() => {}
-        }
+        let name = tokio::select! {
+            _ = terminate.recv() => "SIGTERM",
+            _ = interrupt.recv() => "SIGINT",
+        };
+        tracing::info!(signal = name, "stopping gracefully");
     })
 }
 
-/// Delivery workers running on the runtime, and the switch that stops them.
+/// Delivery workers and the preview worker running on the runtime, and the switch that stops them.
 struct Workers {
     stop: watch::Sender<bool>,
     tasks: Vec<JoinHandle<()>>,
 }
 
 impl Workers {
+    /// `count` delivery workers and, when there are any, one preview worker (which fetches a few
+    /// links at once itself).
     fn start(federation: &FedConfig, count: usize) -> Workers {
         let (stop, stopping) = watch::channel(false);
-        let tasks = (0..count)
+        let mut tasks: Vec<JoinHandle<()>> = (0..count)
             .map(|_| tokio::spawn(delivery::run(federation.clone(), stopped(stopping.clone()))))
             .collect();
+        if count > 0 {
+            let state = federation.to_request_data().app_data().clone();
+            tasks.push(tokio::spawn(preview::run(state, stopped(stopping.clone()))));
+        }
         Workers { stop, tasks }
     }
 
-    /// Asks every worker to stop and waits while they finish their deliveries in flight.
+    /// Asks every worker to stop and waits while they finish their deliveries in flight (previews
+    /// in flight are handed back to the queue instead).
     async fn stop(self) {
         let _ = self.stop.send(true);
         for task in self.tasks {
             if let Err(error) = task.await {
-                tracing::error!(%error, "a delivery worker failed");
+                tracing::error!(%error, "a worker failed");
             }
         }
     }

@@ -83,9 +83,15 @@ pub struct Config {
         action = clap::ArgAction::Set, global = true)]
     pub dev: bool,
 
-    /// Delivery workers `lien serve` runs in-process: 0 leaves delivery to `lien worker`.
+    /// Delivery workers `lien serve` runs in-process, with the preview worker beside them: 0
+    /// leaves delivery and previews to `lien worker`.
     #[arg(long, env = "LIEN_WORKERS", default_value = "1", global = true)]
     pub workers: usize,
+
+    /// A second address answering /healthz, /readyz and /metrics, kept off the public one: with
+    /// it set, `serve` answers /metrics only there. Unset, `lien worker` serves no HTTP at all.
+    #[arg(long, env = "LIEN_METRICS_LISTEN", global = true)]
+    pub metrics_listen: Option<SocketAddr>,
 
     /// Log filter, in `tracing` EnvFilter syntax.
     #[arg(long, env = "LIEN_LOG", default_value = "info", global = true)]

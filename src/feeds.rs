@@ -381,6 +381,7 @@ mod tests {
             updated_at: None,
             deleted_at: None,
             tags: vec!["rust".into(), "web".into()],
+            preview: Default::default(),
         }
     }
 

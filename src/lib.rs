@@ -8,8 +8,11 @@ pub mod db;
 pub mod error;
 pub mod federation;
 pub mod feeds;
+pub mod fetch;
 pub mod links;
 pub mod markdown;
+pub mod metrics;
+pub mod preview;
 pub mod ranking;
 pub mod web;
 
@@ -33,22 +36,57 @@ pub fn app_state(db: Db, config: Config) -> aw::Data<AppState> {
 }
 
 /// Builds the HTTP server on a bound listener. Used by `lien serve` and by the tests alike.
-/// It stops gracefully on SIGTERM and SIGINT: no new connections, requests in flight finish.
+/// It stops gracefully on SIGTERM and SIGINT: no new connections, requests in flight finish
+/// (within SHUTDOWN_GRACE_SECONDS). Actix's own handlers would cut requests off on SIGINT.
 pub fn http_server(listener: TcpListener, federation: FedConfig) -> std::io::Result<Server> {
+    let stop = cli::shutdown_signal().map_err(std::io::Error::other)?;
+    let metrics_here = federation
+        .to_request_data()
+        .app_data()
+        .config
+        .metrics_listen
+        .is_none();
     let server = HttpServer::new(move || {
         App::new()
             .app_data(aw::Data::clone(&federation))
             .wrap(FederationMiddleware::new(federation.clone()))
             .app_data(aw::PayloadConfig::new(MAX_FORM_BODY))
             .wrap(middleware::from_fn(web::session::csrf_cookie))
+            .wrap(middleware::from_fn(web::session::primary_after_write))
             .wrap(middleware::Compress::default())
+            // Outermost: its id, span and timing cover everything inside.
+            .wrap(middleware::from_fn(web::request_log::log_requests))
             .route("/static/{file}", aw::get().to(static_file))
             .configure(web::routes)
+            .configure(|cfg| {
+                if metrics_here {
+                    web::ops::metrics_route(cfg);
+                }
+            })
             .default_service(aw::to(|| async {
                 Err::<HttpResponse, _>(error::AppError::NotFound)
             }))
     })
     .shutdown_timeout(SHUTDOWN_GRACE_SECONDS)
+    .shutdown_signal(stop)
+    .listen(listener)?
+    .run();
+    Ok(server)
+}
+
+/// /healthz, /readyz and /metrics alone, on LIEN_METRICS_LISTEN. Its caller stops it last, so it
+/// answers probes and scrapes while the web server and the workers finish.
+pub fn ops_server(listener: TcpListener, state: aw::Data<AppState>) -> std::io::Result<Server> {
+    let server = HttpServer::new(move || {
+        App::new()
+            .app_data(state.clone())
+            .wrap(middleware::from_fn(web::request_log::log_requests))
+            .configure(web::ops::routes)
+            .configure(web::ops::metrics_route)
+    })
+    .workers(1)
+    .disable_signals()
+    .shutdown_timeout(5)
     .listen(listener)?
     .run();
     Ok(server)

@@ -23,3 +23,21 @@ document.addEventListener("submit", async (event) => {
   up.classList.toggle("on", vote === 1); up.value = vote === 1 ? "0" : "1";
   down.classList.toggle("on", vote === -1); down.value = vote === -1 ? "0" : "-1";
 });
+
+// On the submit form, offer the linked page's title when only the link was typed.
+const linkField = document.querySelector('form.story-form[action="/submit"] input[name=url]');
+const titleField = linkField && linkField.form.querySelector("input[name=title]");
+if (linkField && titleField) {
+  linkField.addEventListener("blur", async () => {
+    const link = linkField.value.trim();
+    if (!link || titleField.value.trim() || !linkField.checkValidity()) return;
+    try {
+      const response = await fetch("/submit/title?url=" + encodeURIComponent(link), {
+        headers: { Accept: "application/json" }, credentials: "same-origin",
+      });
+      if (!response.ok) return;
+      const { title } = await response.json();
+      if (title && !titleField.value.trim() && linkField.value.trim() === link) titleField.value = title;
+    } catch (_) { /* the form works without a suggestion */ }
+  });
+}

@@ -34,12 +34,15 @@ const COMMENT_SELECT: &str = "
 /// Every comment of a story (deleted ones too, as placeholders), best first among siblings:
 /// Wilson lower bound, then oldest. One query for the whole tree.
 pub async fn for_story(db: impl PgExecutor<'_>, story_id: i64) -> sqlx::Result<Vec<Comment>> {
-    sqlx::query_as(&format!(
-        "{COMMENT_SELECT} where c.story_id = $1 order by c.confidence desc, c.created_at, c.id"
-    ))
-    .bind(story_id)
-    .fetch_all(db)
-    .await
+    sqlx::query_as(&for_story_sql())
+        .bind(story_id)
+        .fetch_all(db)
+        .await
+}
+
+/// The SQL `for_story` runs (`$1` is the story), for plan checks (tests/it/indexes.rs).
+pub fn for_story_sql() -> String {
+    format!("{COMMENT_SELECT} where c.story_id = $1 order by c.confidence desc, c.created_at, c.id")
 }
 
 pub async fn get(db: impl PgExecutor<'_>, id: i64) -> sqlx::Result<Option<Comment>> {
@@ -56,16 +59,21 @@ pub async fn newest(
     limit: i64,
     offset: i64,
 ) -> sqlx::Result<Vec<Comment>> {
-    sqlx::query_as(&format!(
+    sqlx::query_as(&newest_sql())
+        .bind(limit)
+        .bind(offset)
+        .bind(author_id)
+        .fetch_all(db)
+        .await
+}
+
+/// The SQL `newest` runs (`$1` limit, `$2` offset, `$3` the author or null), for plan checks.
+pub fn newest_sql() -> String {
+    format!(
         "{COMMENT_SELECT}
          where c.deleted_at is null and s.deleted_at is null and ($3::bigint is null or c.author_id = $3)
          order by c.created_at desc, c.id desc limit $1 offset $2"
-    ))
-    .bind(limit)
-    .bind(offset)
-    .bind(author_id)
-    .fetch_all(db)
-    .await
+    )
 }
 
 #[derive(Debug, PartialEq, Eq)]
@@ -120,6 +128,7 @@ pub async fn create(
     .bind(body_html)
     .fetch_one(&mut **tx)
     .await?;
+    super::notifications::reply(&mut **tx, id).await?;
     Ok(Posted::Created(id))
 }
 
@@ -206,9 +215,18 @@ pub async fn upsert_remote(pool: &PgPool, comment: &RemoteComment<'_>) -> sqlx::
             .bind(comment.story_id)
             .execute(&mut *tx)
             .await?;
+        super::notifications::reply(&mut *tx, id).await?;
     }
     tx.commit().await?;
     Ok(id)
+}
+
+/// Comments by id, in any order (notifications, for instance).
+pub async fn by_ids(db: impl PgExecutor<'_>, ids: &[i64]) -> sqlx::Result<Vec<Comment>> {
+    sqlx::query_as(&format!("{COMMENT_SELECT} where c.id = any($1)"))
+        .bind(ids)
+        .fetch_all(db)
+        .await
 }
 
 /// Deletes a comment (its author's wish, local or by `Delete`): the text goes, the row stays as a

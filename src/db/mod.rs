@@ -5,6 +5,8 @@ pub mod accounts;
 pub mod actors;
 pub mod comments;
 pub mod embedded;
+pub mod notifications;
+pub mod previews;
 pub mod stories;
 pub mod votes;
 

@@ -3,7 +3,10 @@
 use chrono::{DateTime, Utc};
 use sqlx::{Acquire, PgExecutor, PgPool, Postgres, Transaction};
 
-use super::votes::{self, Target};
+use super::{
+    previews,
+    votes::{self, Target},
+};
 
 /// A story with what every list shows of it: author, tags, counts.
 #[derive(Clone, Debug, sqlx::FromRow)]
@@ -28,14 +31,30 @@ pub struct Story {
     pub updated_at: Option<DateTime<Utc>>,
     pub deleted_at: Option<DateTime<Utc>>,
     pub tags: Vec<String>,
+    /// What the link's page says about itself, once its preview is ready.
+    #[sqlx(flatten)]
+    pub preview: Preview,
+}
+
+/// A link's preview as lists and pages show it (both empty until it is fetched, and for good when
+/// fetching failed).
+#[derive(Clone, Debug, Default, sqlx::FromRow)]
+pub struct Preview {
+    #[sqlx(rename = "preview_description")]
+    pub description: Option<String>,
+    /// The thumbnail's file name, served at `/media/{image}`.
+    #[sqlx(rename = "preview_image")]
+    pub image: Option<String>,
 }
 
 const STORY_SELECT: &str = "
     select s.id, s.ap_id, s.local, s.author_id, p.name as author_name, p.host as author_host,
            s.title, s.url, s.domain, s.body, s.body_html, s.score, s.upvotes, s.downvotes,
            s.comment_count, s.boost_count, s.created_at, s.updated_at, s.deleted_at,
-           array(select t.tag from story_tag t where t.story_id = s.id order by t.tag) as tags
-    from story s join person p on p.id = s.author_id";
+           array(select t.tag from story_tag t where t.story_id = s.id order by t.tag) as tags,
+           lp.description as preview_description, lp.image as preview_image
+    from story s join person p on p.id = s.author_id
+    left join link_preview lp on lp.story_id = s.id and lp.state = 'ready'";
 
 /// Which stories a list shows, in which order.
 #[derive(Clone, Debug)]
@@ -63,6 +82,22 @@ pub async fn list(
     limit: i64,
     offset: i64,
 ) -> sqlx::Result<Vec<Story>> {
+    let sql = list_sql(listing);
+    let query = sqlx::query_as::<_, Story>(&sql).bind(limit).bind(offset);
+    let query = match listing {
+        Listing::Hot | Listing::New => query,
+        Listing::Top { since } => query.bind(*since),
+        Listing::Tag(text) | Listing::Domain(text) | Listing::Search(text) => {
+            query.bind(text.clone())
+        }
+        Listing::Author(id) => query.bind(*id),
+    };
+    query.fetch_all(db).await
+}
+
+/// The SQL `list` runs: `$1` is the limit, `$2` the offset, `$3` the listing's argument. Public
+/// so that a test can check the plan of exactly this statement (tests/it/indexes.rs).
+pub fn list_sql(listing: &Listing) -> String {
     let (filter, order) = match listing {
         Listing::Hot => ("true", "s.hot_rank desc, s.id desc"),
         Listing::New => ("true", "s.created_at desc, s.id desc"),
@@ -82,17 +117,7 @@ pub async fn list(
             "ts_rank_cd(s.search, websearch_to_tsquery('english', $3)) desc, s.hot_rank desc",
         ),
     };
-    let sql = format!("{STORY_SELECT} where s.deleted_at is null and {filter} order by {order} limit $1 offset $2");
-    let query = sqlx::query_as::<_, Story>(&sql).bind(limit).bind(offset);
-    let query = match listing {
-        Listing::Hot | Listing::New => query,
-        Listing::Top { since } => query.bind(*since),
-        Listing::Tag(text) | Listing::Domain(text) | Listing::Search(text) => {
-            query.bind(text.clone())
-        }
-        Listing::Author(id) => query.bind(*id),
-    };
-    query.fetch_all(db).await
+    format!("{STORY_SELECT} where s.deleted_at is null and {filter} order by {order} limit $1 offset $2")
 }
 
 /// One story, deleted or not.
@@ -128,7 +153,7 @@ pub enum Submitted {
 
 /// Shares a story. The same link again (by its normalized key) leads to the existing discussion
 /// and counts as an upvote there (SPEC section 4); otherwise the story is created with its
-/// submitter's own upvote, all in one transaction.
+/// submitter's own upvote and, for a link, a queued preview, all in one transaction.
 pub async fn submit(
     tx: &mut Transaction<'_, Postgres>,
     origin: &str,
@@ -196,6 +221,9 @@ async fn insert(
     .fetch_one(&mut **tx)
     .await?;
     replace_tags(tx, id, input.tags).await?;
+    if let Some(link) = &input.link {
+        previews::enqueue(&mut **tx, id, link.url).await?;
+    }
     votes::cast(tx, author_id, Target::Story(id), 1, None).await?;
     Ok(id)
 }
@@ -262,6 +290,10 @@ pub async fn edit(
         Err(e) => return Err(e),
     }
     replace_tags(tx, id, input.tags).await?;
+    match &input.link {
+        Some(link) => previews::enqueue(&mut **tx, id, link.url).await?,
+        None => previews::forget(&mut **tx, id).await?,
+    }
     Ok(Edited::Done)
 }
 
@@ -296,7 +328,8 @@ pub struct RemoteStory<'a> {
     pub remote_url: Option<&'a str>,
 }
 
-/// Stores a remote story, or updates it when its id is known (an `Update`, or a refetch).
+/// Stores a remote story, or updates it when its id is known (an `Update`, or a refetch), and
+/// queues a preview of its link.
 pub async fn upsert_remote(pool: &PgPool, story: &RemoteStory<'_>) -> sqlx::Result<i64> {
     let mut tx = pool.begin().await?;
     let id: i64 = sqlx::query_scalar(
@@ -322,6 +355,10 @@ pub async fn upsert_remote(pool: &PgPool, story: &RemoteStory<'_>) -> sqlx::Resu
     .fetch_one(&mut *tx)
     .await?;
     replace_tags(&mut tx, id, story.tags).await?;
+    match &story.link {
+        Some(link) => previews::enqueue(&mut *tx, id, link.url).await?,
+        None => previews::forget(&mut *tx, id).await?,
+    }
     tx.commit().await?;
     Ok(id)
 }

@@ -524,6 +524,11 @@ async fn deliver_one(data: &FedData, row: Claimed, signer: Option<SignerKeys>) -
         // The lease runs out and the row is tried again: at least once, never lost.
         tracing::error!(inbox = row.inbox, activity = row.activity_id, %error, "could not record a delivery");
     }
+    crate::metrics::delivery_outcome(match outcome {
+        Outcome::Delivered => "delivered",
+        Outcome::Failed => "failed",
+        Outcome::GivenUp => "given_up",
+    });
     outcome
 }
 

@@ -11,7 +11,7 @@ use activitypub_federation::{
 };
 use std::{collections::BTreeMap, time::Duration};
 
-use actix_web::{web, HttpRequest, HttpResponse};
+use actix_web::{web, HttpRequest, HttpResponse, ResponseError};
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 use url::Url;
@@ -68,7 +68,40 @@ async fn shared_inbox(
     receive(req, body, data).await
 }
 
+/// Receives one activity and counts it for /metrics if it was refused; one that got through is
+/// counted by [`InboxActivity::receive`], which knows whether it was a duplicate.
 async fn receive(req: HttpRequest, body: web::Bytes, data: FedData) -> FedResult<HttpResponse> {
+    let kind = claimed_type(&body);
+    let result = verify_and_receive(req, body, data).await;
+    if let Err(error) = &result {
+        let status = error.status_code();
+        let outcome = if status.is_server_error() {
+            "error"
+        } else {
+            "refused"
+        };
+        crate::metrics::inbox_activity(&kind, outcome, status.as_u16());
+    }
+    result
+}
+
+/// The `type` a body claims, before anything is verified: only to count it by.
+fn claimed_type(body: &[u8]) -> String {
+    #[derive(Deserialize)]
+    struct Claim {
+        #[serde(rename = "type", default)]
+        kind: String,
+    }
+    serde_json::from_slice::<Claim>(body)
+        .map(|claim| claim.kind)
+        .unwrap_or_default()
+}
+
+async fn verify_and_receive(
+    req: HttpRequest,
+    body: web::Bytes,
+    data: FedData,
+) -> FedResult<HttpResponse> {
     if data.config.federation == Switch::Off {
         return Err(FederationError::NotFound);
     }
@@ -163,10 +196,13 @@ impl ActivityHandler for InboxActivity {
         tx.commit().await?;
         if !first {
             tracing::debug!(id = %activity.id, "activity seen before");
+            crate::metrics::inbox_activity(&activity.kind, "duplicate", 200);
             return Ok(());
         }
         let result = handle(&activity, &actor, data).await;
-        if result.is_err() {
+        if result.is_ok() {
+            crate::metrics::inbox_activity(&activity.kind, "accepted", 200);
+        } else {
             sqlx::query("delete from received_activity where ap_id = $1")
                 .bind(activity.id.as_str())
                 .execute(&data.db.write)

@@ -22,6 +22,7 @@ use crate::{
     db::{
         actors::{self, ActorRow, RemoteActor},
         comments::{self, Comment, RemoteComment},
+        notifications,
         stories::{self, LinkParts, RemoteStory, Story},
     },
     links, markdown,
@@ -276,7 +277,19 @@ pub fn story_json(
         summary.push_str(&format!(r#"<p><a href="{shown}">{shown}</a></p>"#));
         attachment.push(json!({ "type": "Link", "href": link }));
     }
+    // `content` is the link and the story's own text; the summary, which Mastodon shows, also
+    // carries what the linked page says about itself.
+    let mut content = summary.clone();
+    content.push_str(&story.body_html);
+    if let Some(description) = &story.preview.description {
+        summary.push_str(&format!("<p>{}</p>", html_escape(description)));
+    }
     summary.push_str(&story.body_html);
+    let thumbnail = story
+        .preview
+        .image
+        .as_ref()
+        .map(|name| json!({ "type": "Image", "url": format!("{origin}/media/{name}") }));
     Ok(PostJson {
         kind: "Page".to_owned(),
         id: url(&story.ap_id)?,
@@ -284,8 +297,8 @@ pub fn story_json(
         name: Some(story.title.clone()),
         url: Some(url(&page)?),
         in_reply_to: None,
-        summary: Some(summary.clone()),
-        content: Some(summary),
+        summary: Some(summary),
+        content: Some(content),
         content_map: None,
         media_type: Some("text/html".to_owned()),
         source: (!story.body.is_empty()).then(|| Source { content: story.body.clone(), media_type: "text/markdown".to_owned() }),
@@ -301,6 +314,8 @@ pub fn story_json(
         to: vec![url(PUBLIC)?],
         cc: vec![url(&DbPerson(author.clone()).followers_url())?],
         sensitive: Some(false),
+        icon: thumbnail.clone(),
+        image: thumbnail,
     })
 }
 
@@ -379,6 +394,8 @@ pub fn comment_json(
             url(&DbPerson(author.clone()).followers_url())?,
         ],
         sensitive: Some(false),
+        image: None,
+        icon: None,
     })
 }
 
@@ -520,6 +537,14 @@ impl Object for DbPost {
                     },
                 )
                 .await?;
+                // Local people it mentions hear of it (the one it answers already did).
+                let mut mentioned = Vec::new();
+                for href in json.mentions() {
+                    if let Some(person) = actors::by_ap_id(db, href.as_str()).await? {
+                        mentioned.push(person.id);
+                    }
+                }
+                notifications::mentions(db, id, &mentioned).await?;
                 let comment = comments::get(db, id)
                     .await?
                     .ok_or(FederationError::NotFound)?;

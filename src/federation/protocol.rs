@@ -191,6 +191,13 @@ pub struct PostJson {
     pub cc: Vec<Url>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sensitive: Option<bool>,
+    /// A story's preview thumbnail, as Lemmy sends and reads it (`{"type": "Image", "url": …}`);
+    /// kept as sent by peers, who also send strings and lists.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub image: Option<Value>,
+    /// The same thumbnail, for readers that look for an icon.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub icon: Option<Value>,
 }
 
 /// One JSON value or a list of them. (The library's `deserialize_one_or_many` cannot serve here: a
@@ -255,6 +262,16 @@ impl PostJson {
             let url = self.url.clone()?;
             (self.kind == "Page" && url.host_str() != self.id.host_str()).then_some(url)
         })
+    }
+
+    /// The actors a post mentions (`Mention` tags).
+    pub fn mentions(&self) -> Vec<Url> {
+        self.tag
+            .iter()
+            .filter_map(|t| serde_json::from_value::<Tag>(t.clone()).ok())
+            .filter(|t| t.kind == "Mention")
+            .filter_map(|t| t.href)
+            .collect()
     }
 
     /// Hashtags, without `#`, lowercased.

@@ -37,7 +37,7 @@ pub async fn comment_votes(ctx: &Ctx, comments: &[Comment]) -> AppResult<HashMap
         return Ok(HashMap::new());
     };
     let ids: Vec<i64> = comments.iter().map(|c| c.id).collect();
-    Ok(votes::on_comments(&ctx.state.db.read, viewer.id, &ids)
+    Ok(votes::on_comments(ctx.read_db(), viewer.id, &ids)
         .await?
         .into_iter()
         .collect())
@@ -53,8 +53,7 @@ struct ListPage {
 }
 
 async fn newest(ctx: Ctx, query: web::Query<PageQuery>) -> AppResult<HttpResponse> {
-    let mut rows =
-        comments::newest(&ctx.state.db.read, None, PAGE_SIZE + 1, query.offset()).await?;
+    let mut rows = comments::newest(ctx.read_db(), None, PAGE_SIZE + 1, query.offset()).await?;
     let pager = Pager::cut("/comments", query.number(), &mut rows);
     let votes = comment_votes(&ctx, &rows).await?;
     render(&ListPage {
@@ -81,7 +80,7 @@ struct ShowPage {
 /// One comment in context: its story, a link up to its parent, and its replies below it.
 async fn show(ctx: Ctx, path: web::Path<i64>) -> AppResult<HttpResponse> {
     let id = path.into_inner();
-    let db = &ctx.state.db.read;
+    let db = ctx.read_db();
     let comment = comments::get(db, id).await?.ok_or(AppError::NotFound)?;
     let all = comments::for_story(db, comment.story_id).await?;
     let votes = comment_votes(&ctx, &all).await?;

@@ -33,7 +33,11 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .route("/t/{name}.{format:rss|atom}", web::get().to(tag))
         .route("/domain/{name}.{format:rss|atom}", web::get().to(domain))
         .route("/@{name}.{format:rss|atom}", web::get().to(person))
-        .route("/s/{id}.{format:rss|atom}", web::get().to(story));
+        .route("/s/{id}.{format:rss|atom}", web::get().to(story))
+        .route(
+            "/notifications/{name}.{format:rss|atom}",
+            web::get().to(notifications_feed),
+        );
 }
 
 /// Readers poll; five minutes of caching spares the database without delaying news much.
@@ -294,4 +298,33 @@ fn is_fresh(req: &HttpRequest, etag: &EntityTag, last_modified: Option<HttpDate>
         }
         _ => false,
     }
+}
+
+/// A person's replies and mentions, at a secret URL shown on their notifications page (feed
+/// readers cannot log in). Reading it marks nothing read.
+async fn notifications_feed(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    path: web::Path<NamedPath>,
+) -> AppResult<HttpResponse> {
+    // Reads from the primary: a freshly made token may not have reached a replica yet.
+    let owner = crate::db::notifications::feed_owner(&state.db.write, &path.name)
+        .await?
+        .ok_or(crate::error::AppError::NotFound)?;
+    let page = "/notifications";
+    let channel = channel(
+        &state,
+        "Your notifications".into(),
+        page,
+        format!("{page}/{}", path.name),
+    );
+    let notes = crate::db::notifications::newest(&state.db.read, owner, FEED_SIZE).await?;
+    let ids: Vec<i64> = notes.iter().map(|n| n.comment_id).collect();
+    let mut rows = comments::by_ids(&state.db.read, &ids).await?;
+    rows.sort_by_key(|c| std::cmp::Reverse(c.created_at));
+    let items: Vec<Item> = rows
+        .iter()
+        .map(|c| feeds::comment_item(&channel.origin, c))
+        .collect();
+    Ok(respond(&req, path.format, &channel, &items))
 }

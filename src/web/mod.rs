@@ -3,8 +3,11 @@
 pub mod accounts;
 pub mod comments;
 pub mod feeds;
+pub mod media;
+pub mod notifications;
 pub mod ops;
 pub mod people;
+pub mod request_log;
 pub mod session;
 pub mod stories;
 pub mod views;
@@ -32,11 +35,13 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .configure(crate::federation::http::routes)
         .configure(crate::federation::inbox::routes)
         .configure(ops::routes)
+        .configure(media::routes)
         .configure(accounts::routes)
         .configure(stories::routes)
         .configure(comments::routes)
         .configure(votes::routes)
-        .configure(people::routes);
+        .configure(people::routes)
+        .configure(notifications::routes);
 }
 
 /// Renders a template as an HTML page.

@@ -62,7 +62,7 @@ pub async fn find_person(state: &AppState, handle: &str) -> AppResult<Person> {
 
 async fn show(ctx: Ctx, path: web::Path<String>) -> AppResult<HttpResponse> {
     let person = find_person(&ctx.state, &path.into_inner()).await?;
-    let db = &ctx.state.db.read;
+    let db = ctx.read_db();
     let stories = stories::list(db, &Listing::Author(person.id), RECENT, 0).await?;
     let comments = comments::newest(db, Some(person.id), RECENT, 0).await?;
     let votes = comment_votes(&ctx, &comments).await?;

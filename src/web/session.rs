@@ -7,21 +7,32 @@ use actix_web::{
     body::MessageBody,
     cookie::{time::Duration as CookieDuration, Cookie, SameSite},
     dev::{Payload, ServiceRequest, ServiceResponse},
+    http::Method,
     middleware::Next,
     web, Error, FromRequest, HttpMessage, HttpRequest,
 };
 use futures::future::LocalBoxFuture;
 use rand::RngCore;
 use serde::{de::DeserializeOwned, Deserialize};
+use sqlx::PgPool;
 
 use super::AppState;
 use crate::{
-    db::accounts::{self, Person},
+    db::{
+        accounts::{self, Person},
+        notifications,
+    },
     error::AppError,
 };
 
 pub const SESSION_COOKIE: &str = "lien_session";
 pub const CSRF_COOKIE: &str = "lien_csrf";
+/// Set for a few seconds after a browser changed something, while a read replica may lag.
+pub const WROTE_COOKIE: &str = "lien_wrote";
+
+/// How long after a write a browser's page reads go to the primary (read your own writes): well
+/// above the lag of a healthy streaming replica.
+const PRIMARY_AFTER_WRITE_SECONDS: i64 = 10;
 
 /// This request's CSRF token. A new one is only sent as a cookie if a page actually used it, so
 /// pages without forms stay free of Set-Cookie (and cacheable).
@@ -87,6 +98,33 @@ pub async fn csrf_cookie(
     Ok(res)
 }
 
+/// Middleware, with a read replica only: after a form changed something (a POST answered 2xx or
+/// 3xx), the browser gets a short-lived cookie that sends its page reads to the primary
+/// ([`Ctx::read_db`]), so the page it is redirected to shows the change even if the replica has
+/// not replayed it yet.
+pub async fn primary_after_write(
+    req: ServiceRequest,
+    next: Next<impl MessageBody>,
+) -> Result<ServiceResponse<impl MessageBody>, Error> {
+    let replicated = req
+        .app_data::<web::Data<AppState>>()
+        .filter(|state| state.config.database_read_url.is_some())
+        .map(|state| state.config.secure_cookies());
+    let writes = !matches!(*req.method(), Method::GET | Method::HEAD)
+        // Peers POSTing activities keep no cookies.
+        && !req.path().ends_with("/inbox");
+    let mut res = next.call(req).await?;
+    let status = res.status();
+    if let (Some(secure), true) = (replicated, writes) {
+        if status.is_success() || status.is_redirection() {
+            let mut wrote = cookie(WROTE_COOKIE, "1".to_owned(), secure);
+            wrote.set_max_age(CookieDuration::seconds(PRIMARY_AFTER_WRITE_SECONDS));
+            res.response_mut().add_cookie(&wrote)?;
+        }
+    }
+    Ok(res)
+}
+
 /// Everything a page handler needs about the request: the state, the signed-in person if any,
 /// and the CSRF token for its forms.
 pub struct Ctx {
@@ -94,12 +132,26 @@ pub struct Ctx {
     pub viewer: Option<Person>,
     pub csrf: CsrfToken,
     pub path: String,
+    /// This browser changed something moments ago (see [`primary_after_write`]).
+    wrote_recently: bool,
+    /// The viewer's unread notifications, for the count in the header.
+    pub unread: i64,
 }
 
 impl Ctx {
     /// The signed-in person, or a redirect to the login page.
     pub fn require_viewer(&self) -> Result<&Person, AppError> {
         self.viewer.as_ref().ok_or(AppError::LoginRequired)
+    }
+
+    /// The pool for this page's reads: the read replica (when there is one), except right after
+    /// this browser wrote something, when the replica may not have it yet.
+    pub fn read_db(&self) -> &PgPool {
+        if self.wrote_recently {
+            &self.state.db.write
+        } else {
+            &self.state.db.read
+        }
     }
 }
 
@@ -126,11 +178,17 @@ impl FromRequest for Ctx {
                 }
                 _ => None,
             };
+            let unread = match &viewer {
+                Some(viewer) => notifications::unread_count(&state.db.write, viewer.id).await?,
+                None => 0,
+            };
             Ok(Ctx {
                 state,
                 viewer,
                 csrf,
                 path: req.path().to_owned(),
+                wrote_recently: req.cookie(WROTE_COOKIE).is_some(),
+                unread,
             })
         })
     }

@@ -21,7 +21,7 @@ use crate::{
     },
     error::{AppError, AppResult},
     federation::{objects::DbPost, outbox, resolve, FedData},
-    links, markdown,
+    links, markdown, preview,
 };
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
@@ -34,6 +34,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .route("/search", web::get().to(search))
         .route("/submit", web::get().to(submit_form))
         .route("/submit", web::post().to(submit))
+        .route("/submit/title", web::get().to(suggest_title))
         .route("/s/{id}/edit", web::get().to(edit_form))
         .route("/s/{id}/edit", web::post().to(edit))
         .route("/s/{id}/delete", web::post().to(delete))
@@ -60,7 +61,7 @@ pub async fn story_views(ctx: &Ctx, stories: &[Story]) -> AppResult<Vec<StoryVie
     let votes: HashMap<i64, i16> = match &ctx.viewer {
         Some(viewer) => {
             let ids: Vec<i64> = stories.iter().map(|s| s.id).collect();
-            votes::on_stories(&ctx.state.db.read, viewer.id, &ids)
+            votes::on_stories(ctx.read_db(), viewer.id, &ids)
                 .await?
                 .into_iter()
                 .collect()
@@ -84,13 +85,8 @@ struct ListSpec {
 }
 
 async fn list_page(ctx: Ctx, query: &PageQuery, spec: ListSpec) -> AppResult<HttpResponse> {
-    let mut rows = stories::list(
-        &ctx.state.db.read,
-        &spec.listing,
-        PAGE_SIZE + 1,
-        query.offset(),
-    )
-    .await?;
+    let mut rows =
+        stories::list(ctx.read_db(), &spec.listing, PAGE_SIZE + 1, query.offset()).await?;
     let pager = Pager::cut(&spec.base, query.number(), &mut rows);
     let mut layout = Layout::new(&ctx, spec.title);
     if let Some(feed) = spec.feed {
@@ -182,7 +178,7 @@ struct TagsPage {
 }
 
 async fn tags(ctx: Ctx) -> AppResult<HttpResponse> {
-    let tags = stories::tag_counts(&ctx.state.db.read).await?;
+    let tags = stories::tag_counts(ctx.read_db()).await?;
     render(&TagsPage {
         page: Layout::new(&ctx, "Tags"),
         tags,
@@ -296,7 +292,7 @@ async fn show_with_slug(ctx: Ctx, path: web::Path<(i64, String)>) -> AppResult<H
 }
 
 async fn show_story(ctx: Ctx, id: i64) -> AppResult<HttpResponse> {
-    let db = &ctx.state.db.read;
+    let db = ctx.read_db();
     let story = stories::get(db, id).await?.ok_or(AppError::NotFound)?;
     if story.deleted_at.is_some() {
         return Err(AppError::Gone);
@@ -461,6 +457,34 @@ async fn submit_form(ctx: Ctx) -> AppResult<HttpResponse> {
         form: StoryForm::default(),
         errors: vec![],
     })
+}
+
+#[derive(Deserialize)]
+struct TitleQuery {
+    url: String,
+}
+
+/// `GET /submit/title?url=`: the linked page's title as `{"title": …}` (null when there is none
+/// to be had), which the submit form's script offers when only a link was typed. For signed-in
+/// people, a few a minute each; the form works without it.
+async fn suggest_title(ctx: Ctx, query: web::Query<TitleQuery>) -> AppResult<HttpResponse> {
+    let viewer = ctx.require_viewer()?;
+    let url = links::parse_link(&query.url).map_err(|e| AppError::BadRequest(e.to_string()))?;
+    let Some(_permit) = preview::admit_title_lookup(&viewer.ap_id) else {
+        return Ok(HttpResponse::TooManyRequests()
+            .insert_header(("Retry-After", "60"))
+            .json(serde_json::json!({ "title": null })));
+    };
+    let title = match preview::page_title(&ctx.state.config, &url).await {
+        Ok(title) => title,
+        Err(error) => {
+            tracing::debug!(%url, %error, "no title for the submit form");
+            None
+        }
+    };
+    Ok(HttpResponse::Ok()
+        .insert_header(("Cache-Control", "private, no-store"))
+        .json(serde_json::json!({ "title": title })))
 }
 
 async fn submit(ctx: Ctx, CsrfForm(form): CsrfForm<StoryForm>) -> AppResult<HttpResponse> {

@@ -14,6 +14,8 @@ pub struct Layout {
     /// Absolute URL of this page, for og:url and canonical links.
     pub url: String,
     pub viewer: Option<Person>,
+    /// The viewer's unread notifications.
+    pub unread: i64,
     csrf: CsrfToken,
     /// The ActivityPub id this page shows, for `<link rel="alternate" type="application/activity+json">`.
     pub ap_id: Option<String>,
@@ -31,6 +33,7 @@ impl Layout {
             title,
             url: format!("{}{}", ctx.state.config.origin(), ctx.path),
             viewer: ctx.viewer.clone(),
+            unread: ctx.unread,
             csrf: ctx.csrf.clone(),
             ap_id: None,
             feed: None,
@@ -93,6 +96,10 @@ pub struct StoryView {
     pub viewer_vote: i16,
     pub mine: bool,
     pub is_text: bool,
+    /// The link preview's description, once fetched (plain text).
+    pub description: Option<String>,
+    /// The link preview's thumbnail, a path under `/media`.
+    pub thumbnail: Option<String>,
 }
 
 impl StoryView {
@@ -117,6 +124,12 @@ impl StoryView {
             viewer_vote: votes.get(&story.id).copied().unwrap_or(0),
             mine: viewer.is_some_and(|v| v.id == story.author_id),
             is_text: story.url.is_none(),
+            description: story.preview.description.clone(),
+            thumbnail: story
+                .preview
+                .image
+                .as_ref()
+                .map(|name| format!("/media/{name}")),
         }
     }
 }

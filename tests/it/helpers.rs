@@ -164,15 +164,13 @@ pub async fn fresh_database() -> (PgConnectOptions, PgPool) {
     (options, pool)
 }
 
-/// Configuration as `lien serve` would parse it, for an instance at `public_url`.
+/// Configuration as `lien serve` would parse it, for an instance at `public_url`. No data
+/// directory unless `extra` names one (`--data-dir`, for tests that store media).
 pub fn config_for(public_url: &str, extra: &[&str]) -> Config {
-    let mut args = vec![
-        "lien",
-        "--public-url",
-        public_url,
-        "--data-dir",
-        "/nonexistent",
-    ];
+    let mut args = vec!["lien", "--public-url", public_url];
+    if !extra.contains(&"--data-dir") {
+        args.extend_from_slice(&["--data-dir", "/nonexistent"]);
+    }
     args.extend_from_slice(extra);
     args.push("serve");
     lien::cli::Cli::try_parse_from(args)

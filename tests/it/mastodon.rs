@@ -366,6 +366,17 @@ async fn a_mastodon_reply_threads_under_the_story_and_lien_answers_back() {
         ]
     );
 
+    // alice hears of both: mallory replied to her story, eve's answer to mallory mentions her.
+    let page = s.alice.page("/notifications").await;
+    assert_eq!(
+        select_attr(&page, ".notification", "data-kind"),
+        vec!["mention", "reply"]
+    );
+    assert_eq!(
+        select_text(&page, ".notification .byline a.author"),
+        vec![format!("eve@{}", s.mastodon.host()), handle.clone()]
+    );
+
     // A favourite raises the story's score; un-favouriting takes it back.
     let like = s.mastodon.activity(
         "like.json",

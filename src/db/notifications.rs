@@ -1,0 +1,116 @@
+//! Notifications: who is told about which comment, and whether they have seen it.
+
+use chrono::{DateTime, Utc};
+use rand::RngCore;
+use sqlx::{PgExecutor, PgPool};
+
+/// One notification with the comment it is about.
+#[derive(Clone, Debug, sqlx::FromRow)]
+pub struct Notification {
+    pub id: i64,
+    pub kind: String,
+    pub comment_id: i64,
+    pub created_at: DateTime<Utc>,
+    pub read_at: Option<DateTime<Utc>>,
+}
+
+/// Tells the author of what a new comment answers (its parent comment, or its story) — when that
+/// author is local and is not the one replying. Runs in the comment's transaction.
+pub async fn reply(db: impl PgExecutor<'_>, comment_id: i64) -> sqlx::Result<()> {
+    sqlx::query(
+        "insert into notification (recipient_id, kind, comment_id)
+         select r.id, 'reply', c.id
+         from comment c
+         join story s on s.id = c.story_id
+         left join comment pc on pc.id = c.parent_id
+         join person r on r.id = coalesce(pc.author_id, s.author_id)
+         where c.id = $1 and r.local and r.id <> c.author_id
+         on conflict do nothing",
+    )
+    .bind(comment_id)
+    .execute(db)
+    .await
+    .map(drop)
+}
+
+/// Tells local people a comment mentions (other than its author, and other than the person it
+/// replies to, who has a reply notification already).
+pub async fn mentions(
+    db: impl PgExecutor<'_>,
+    comment_id: i64,
+    mentioned: &[i64],
+) -> sqlx::Result<()> {
+    sqlx::query(
+        "insert into notification (recipient_id, kind, comment_id)
+         select p.id, 'mention', c.id
+         from comment c, person p
+         where c.id = $1 and p.id = any($2) and p.local and p.id <> c.author_id
+           and not exists (select 1 from notification n
+                           where n.recipient_id = p.id and n.comment_id = c.id and n.kind = 'reply')
+         on conflict do nothing",
+    )
+    .bind(comment_id)
+    .bind(mentioned)
+    .execute(db)
+    .await
+    .map(drop)
+}
+
+/// A person's newest notifications, about live comments.
+pub async fn newest(
+    db: impl PgExecutor<'_>,
+    person_id: i64,
+    limit: i64,
+) -> sqlx::Result<Vec<Notification>> {
+    sqlx::query_as(
+        "select n.id, n.kind, n.comment_id, n.created_at, n.read_at
+         from notification n join comment c on c.id = n.comment_id
+         where n.recipient_id = $1 and c.deleted_at is null
+         order by n.id desc limit $2",
+    )
+    .bind(person_id)
+    .bind(limit)
+    .fetch_all(db)
+    .await
+}
+
+pub async fn unread_count(db: impl PgExecutor<'_>, person_id: i64) -> sqlx::Result<i64> {
+    sqlx::query_scalar(
+        "select count(*) from notification n join comment c on c.id = n.comment_id
+         where n.recipient_id = $1 and n.read_at is null and c.deleted_at is null",
+    )
+    .bind(person_id)
+    .fetch_one(db)
+    .await
+}
+
+/// Marks everything up to and including notification `up_to` read (what the person has seen).
+pub async fn mark_read(db: impl PgExecutor<'_>, person_id: i64, up_to: i64) -> sqlx::Result<()> {
+    sqlx::query("update notification set read_at = now() where recipient_id = $1 and id <= $2 and read_at is null")
+        .bind(person_id)
+        .bind(up_to)
+        .execute(db)
+        .await
+        .map(drop)
+}
+
+/// The secret of a person's private feed, made on first use.
+pub async fn feed_token(pool: &PgPool, person_id: i64) -> sqlx::Result<String> {
+    let mut bytes = [0u8; 24];
+    rand::thread_rng().fill_bytes(&mut bytes);
+    sqlx::query_scalar(
+        "update person set feed_token = coalesce(feed_token, $2) where id = $1 and local returning feed_token",
+    )
+    .bind(person_id)
+    .bind(hex::encode(bytes))
+    .fetch_one(pool)
+    .await
+}
+
+/// Whose private feed a token opens.
+pub async fn feed_owner(db: impl PgExecutor<'_>, token: &str) -> sqlx::Result<Option<i64>> {
+    sqlx::query_scalar("select id from person where feed_token = $1 and local")
+        .bind(token)
+        .fetch_optional(db)
+        .await
+}
