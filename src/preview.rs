@@ -375,6 +375,17 @@ enum Outcome {
     Failed,
 }
 
+impl Outcome {
+    /// The `outcome` label of `lien_preview_jobs_total`.
+    fn label(self) -> &'static str {
+        match self {
+            Outcome::Ready => "ready",
+            Outcome::Retrying => "retrying",
+            Outcome::Failed => "failed",
+        }
+    }
+}
+
 /// Why a preview failed, and whether trying later might help.
 struct Failure {
     message: String,
@@ -455,6 +466,7 @@ impl Previewer {
             // The lease runs out and the job is tried again.
             tracing::error!(story = job.story_id, %error, "could not record a preview");
         }
+        crate::metrics::preview_outcome(outcome.label());
         outcome
     }
 

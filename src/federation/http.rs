@@ -98,6 +98,12 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         );
 }
 
+/// Where objects are read from for peers: the primary. A peer fetches an object (or its author)
+/// the moment it hears of it, which is exactly when a read replica may not have it yet.
+fn objects_db(data: &FedData) -> &sqlx::PgPool {
+    &data.db.write
+}
+
 fn check_on(data: &FedData) -> FedResult<()> {
     if data.config.federation == Switch::Off {
         return Err(FederationError::NotFound);
@@ -107,7 +113,7 @@ fn check_on(data: &FedData) -> FedResult<()> {
 
 async fn local_person(data: &FedData, name: &str) -> FedResult<DbPerson> {
     check_on(data)?;
-    actors::local_by_name(&data.db.read, name)
+    actors::local_by_name(objects_db(data), name)
         .await?
         .map(DbPerson)
         .ok_or(FederationError::NotFound)
@@ -147,7 +153,7 @@ async fn outbox(path: web::Path<String>, data: FedData) -> FedResult<HttpRespons
         0,
     )
     .await?;
-    let mut conn = data.db.read.acquire().await?;
+    let mut conn = objects_db(&data).acquire().await?;
     let (origin, host) = (data.config.origin(), data.config.host());
     let mut items = Vec::with_capacity(recent.len());
     for story in recent {
@@ -197,23 +203,23 @@ async fn serve_post(data: &FedData, post: Option<DbPost>) -> FedResult<HttpRespo
         };
         return gone(post.ap_id(), kind);
     }
-    let mut conn = data.db.read.acquire().await?;
+    let mut conn = objects_db(data).acquire().await?;
     let json = post_json(&mut conn, &post, &data.config.origin(), &data.config.host()).await?;
     activity_json(&with_context(json))
 }
 
 async fn story(path: web::Path<i64>, data: FedData) -> FedResult<HttpResponse> {
-    let story = stories::get(&data.db.read, path.into_inner()).await?;
+    let story = stories::get(objects_db(&data), path.into_inner()).await?;
     serve_post(&data, story.map(DbPost::Story)).await
 }
 
 async fn story_with_slug(path: web::Path<(i64, String)>, data: FedData) -> FedResult<HttpResponse> {
-    let story = stories::get(&data.db.read, path.into_inner().0).await?;
+    let story = stories::get(objects_db(&data), path.into_inner().0).await?;
     serve_post(&data, story.map(DbPost::Story)).await
 }
 
 async fn comment(path: web::Path<i64>, data: FedData) -> FedResult<HttpResponse> {
-    let comment = comments::get(&data.db.read, path.into_inner()).await?;
+    let comment = comments::get(objects_db(&data), path.into_inner()).await?;
     serve_post(&data, comment.map(DbPost::Comment)).await
 }
 
@@ -235,7 +241,7 @@ async fn replies(
 
 async fn story_replies(path: web::Path<i64>, data: FedData) -> FedResult<HttpResponse> {
     check_on(&data)?;
-    let story = stories::get(&data.db.read, path.into_inner())
+    let story = stories::get(objects_db(&data), path.into_inner())
         .await?
         .ok_or(FederationError::NotFound)?;
     replies(&data, format!("{}/replies", story.ap_id), story.id, None).await
@@ -243,7 +249,7 @@ async fn story_replies(path: web::Path<i64>, data: FedData) -> FedResult<HttpRes
 
 async fn comment_replies(path: web::Path<i64>, data: FedData) -> FedResult<HttpResponse> {
     check_on(&data)?;
-    let comment = comments::get(&data.db.read, path.into_inner())
+    let comment = comments::get(objects_db(&data), path.into_inner())
         .await?
         .ok_or(FederationError::NotFound)?;
     replies(
@@ -270,7 +276,7 @@ async fn webfinger(query: web::Query<WebfingerQuery>, data: FedData) -> FedResul
             .map_err(|_| FederationError::NotFound)?
             .to_owned(),
     };
-    let person = actors::local_by_name(&data.db.read, &name)
+    let person = actors::local_by_name(objects_db(&data), &name)
         .await?
         .ok_or(FederationError::NotFound)?;
     let profile = format!("{origin}/@{}", person.name);
