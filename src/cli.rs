@@ -15,7 +15,7 @@ use tracing_subscriber::{fmt, EnvFilter};
 use crate::{
     accounts,
     config::{Config, LogFormat},
-    db::{embedded::Claim, Database},
+    db::{accounts as db_accounts, embedded::Claim, moderation, Database},
     federation::{delivery, FedConfig},
     preview,
     web::AppState,
@@ -58,6 +58,24 @@ pub enum UserCommand {
         #[arg(long)]
         password_file: Option<PathBuf>,
     },
+    /// Make a local account a user, a moderator or an administrator.
+    SetRole {
+        name: String,
+        #[arg(value_parser = ["user", "moderator", "admin"])]
+        role: String,
+    },
+    /// Ban a local account: it can no longer log in, post or vote. Logged in /modlog.
+    Ban {
+        name: String,
+        #[arg(long)]
+        reason: String,
+    },
+    /// Lift a ban.
+    Unban {
+        name: String,
+        #[arg(long, default_value = "ban lifted")]
+        reason: String,
+    },
 }
 
 /// Logs go to stderr: human-readable, or one JSON object a line for Loki and friends. In JSON
@@ -94,6 +112,24 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
         Command::User {
+            action: UserCommand::SetRole { name, role },
+        } => {
+            let database = Database::open(&cli.config, Claim::Borrower).await?;
+            let result = moderation::set_role(&database.db.write, None, &name, &role).await;
+            database.close().await;
+            if !result? {
+                bail!("there is no local account named {name}");
+            }
+            println!("{name} is now {role}");
+            Ok(())
+        }
+        Command::User {
+            action: UserCommand::Ban { name, reason },
+        } => ban(&cli.config, &name, "ban", &reason).await,
+        Command::User {
+            action: UserCommand::Unban { name, reason },
+        } => ban(&cli.config, &name, "unban", &reason).await,
+        Command::User {
             action:
                 UserCommand::Create {
                     name,
@@ -123,6 +159,31 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
     }
+}
+
+/// `lien user ban` and `unban`: the same action as /admin's, logged without a moderator.
+async fn ban(config: &Config, name: &str, action: &str, reason: &str) -> anyhow::Result<()> {
+    if reason.trim().is_empty() {
+        bail!("give a reason");
+    }
+    let database = Database::open(config, Claim::Borrower).await?;
+    let result = async {
+        let person = db_accounts::find_local(&database.db.write, name)
+            .await?
+            .with_context(|| format!("there is no local account named {name}"))?;
+        let target = moderation::Target::Person(person.id, person.name.clone());
+        let done =
+            moderation::act(&database.db.write, None, action, &target, reason.trim()).await?;
+        anyhow::Ok(done)
+    }
+    .await;
+    database.close().await;
+    if result? {
+        println!("{name}: {action} done");
+    } else {
+        println!("{name}: nothing to do");
+    }
+    Ok(())
 }
 
 fn read_password(file: Option<PathBuf>) -> anyhow::Result<String> {

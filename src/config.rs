@@ -93,6 +93,22 @@ pub struct Config {
     #[arg(long, env = "LIEN_METRICS_LISTEN", global = true)]
     pub metrics_listen: Option<SocketAddr>,
 
+    /// `off` turns every rate limit off (load tests, and test suites that act fast).
+    #[arg(
+        long,
+        env = "LIEN_RATE_LIMITS",
+        value_enum,
+        default_value = "on",
+        global = true
+    )]
+    pub rate_limits: Switch,
+
+    /// `1` when lien runs behind a reverse proxy: the client's address is then taken from
+    /// X-Forwarded-For (otherwise anyone could claim any address with it).
+    #[arg(long, env = "LIEN_TRUST_PROXY", default_value = "0", value_parser = BoolishValueParser::new(),
+        action = clap::ArgAction::Set, global = true)]
+    pub trust_proxy: bool,
+
     /// Log filter, in `tracing` EnvFilter syntax.
     #[arg(long, env = "LIEN_LOG", default_value = "info", global = true)]
     pub log: String,

@@ -22,6 +22,12 @@ pub enum AppError {
     Conflict(String),
     #[error("gone")]
     Gone,
+    /// Removed by a moderator; the message says why.
+    #[error("{0}")]
+    Removed(String),
+    /// Too many requests of one kind; try again after this many seconds.
+    #[error("too many requests; try again in {0} seconds")]
+    TooManyRequests(u64),
     #[error(transparent)]
     Database(#[from] sqlx::Error),
     #[error(transparent)]
@@ -60,7 +66,8 @@ impl ResponseError for AppError {
             AppError::Csrf | AppError::Forbidden(_) => StatusCode::FORBIDDEN,
             AppError::LoginRequired => StatusCode::SEE_OTHER,
             AppError::Conflict(_) => StatusCode::CONFLICT,
-            AppError::Gone => StatusCode::GONE,
+            AppError::Gone | AppError::Removed(_) => StatusCode::GONE,
+            AppError::TooManyRequests(_) => StatusCode::TOO_MANY_REQUESTS,
             AppError::Database(sqlx::Error::RowNotFound) => StatusCode::NOT_FOUND,
             AppError::Database(_) | AppError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
@@ -85,7 +92,11 @@ impl ResponseError for AppError {
             reason: status.canonical_reason().unwrap_or("Error"),
             message,
         };
-        HttpResponse::build(status)
+        let mut response = HttpResponse::build(status);
+        if let AppError::TooManyRequests(seconds) = self {
+            response.insert_header(("Retry-After", seconds.to_string()));
+        }
+        response
             .content_type("text/html; charset=utf-8")
             .body(page.render().unwrap_or_else(|_| "error".to_owned()))
     }

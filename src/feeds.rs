@@ -177,6 +177,37 @@ pub fn comment_item(origin: &str, comment: &Comment) -> Item {
     }
 }
 
+/// A line of the moderation log as an item.
+pub fn mod_action_item(origin: &str, action: &crate::db::moderation::ModAction) -> Item {
+    let link = format!("{origin}/modlog#m{}", action.id);
+    let moderator = action
+        .moderator
+        .clone()
+        .unwrap_or_else(|| "the administrator".into());
+    let title = format!(
+        "{moderator}: {} {} {}",
+        action.action.replace('_', " "),
+        action.target_kind,
+        action.target_id
+    );
+    Item {
+        html: format!(
+            "<p>{}</p><p>Reason: {}</p>",
+            escape(&title),
+            escape(&action.reason)
+        ),
+        title,
+        link: link.clone(),
+        comments: None,
+        id: link,
+        author_url: format!("{origin}/modlog"),
+        author: moderator,
+        categories: Vec::new(),
+        published: action.created_at,
+        updated: action.created_at,
+    }
+}
+
 /// When the feed last changed as far as its items tell: the newest publication or edit.
 pub fn last_modified(items: &[Item]) -> Option<DateTime<Utc>> {
     items
@@ -380,6 +411,9 @@ mod tests {
             created_at,
             updated_at: None,
             deleted_at: None,
+            removed_at: None,
+            removed_reason: None,
+            locked_at: None,
             tags: vec!["rust".into(), "web".into()],
             preview: Default::default(),
         }

@@ -32,7 +32,8 @@ pub const SHUTDOWN_GRACE_SECONDS: u64 = 20;
 
 /// The application state every handler shares.
 pub fn app_state(db: Db, config: Config) -> aw::Data<AppState> {
-    aw::Data::new(AppState { db, config })
+    let limits = web::rate_limit::RateLimits::new(config.rate_limits == crate::config::Switch::On);
+    aw::Data::new(AppState { db, config, limits })
 }
 
 /// Builds the HTTP server on a bound listener. Used by `lien serve` and by the tests alike.

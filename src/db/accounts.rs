@@ -21,6 +21,10 @@ pub struct Person {
     pub avatar_url: Option<String>,
     pub role: String,
     pub created_at: DateTime<Utc>,
+    /// Set while the person is banned: a local one can no longer log in, post or vote.
+    pub banned_at: Option<DateTime<Utc>>,
+    /// A new account waiting for a moderator's approval (LIEN_REGISTRATION=approval).
+    pub awaiting_approval: bool,
 }
 
 impl Person {
@@ -35,10 +39,15 @@ impl Person {
     pub fn is_admin(&self) -> bool {
         self.role == "admin"
     }
+
+    /// Moderators and administrators may moderate (/admin, removals, bans...).
+    pub fn is_moderator(&self) -> bool {
+        matches!(self.role.as_str(), "moderator" | "admin")
+    }
 }
 
 const PERSON_COLUMNS: &str =
-    "id, name, host, local, ap_id, display_name, bio, avatar_url, role, created_at";
+    "id, name, host, local, ap_id, display_name, bio, avatar_url, role, created_at, banned_at, awaiting_approval";
 
 /// What a new local account is made of; the caller has validated and hashed.
 pub struct NewLocalPerson<'a> {
@@ -151,6 +160,32 @@ pub async fn karma(db: impl PgExecutor<'_>, person_id: i64) -> sqlx::Result<i64>
     .fetch_one(db)
     .await
     .map(|k: Option<i64>| k.unwrap_or(0))
+}
+
+/// Everything a local person wrote here, as one JSON document (their data export): the profile,
+/// and their live stories and comments with their ActivityPub ids. Built in SQL, in one query.
+pub async fn export(db: impl PgExecutor<'_>, person_id: i64) -> sqlx::Result<serde_json::Value> {
+    sqlx::query_scalar::<_, sqlx::types::Json<serde_json::Value>>(
+        "select json_build_object(
+            'account', (select json_build_object('name', name, 'id', ap_id,
+                            'display_name', display_name, 'bio', bio, 'avatar_url', avatar_url,
+                            'role', role, 'created_at', created_at)
+                        from person where id = $1),
+            'stories', coalesce((select json_agg(json_build_object('id', ap_id, 'title', title,
+                            'url', url, 'body', body, 'score', score, 'created_at', created_at,
+                            'tags', array(select tag from story_tag where story_id = story.id order by tag))
+                            order by created_at, id)
+                        from story where author_id = $1 and deleted_at is null), '[]'),
+            'comments', coalesce((select json_agg(json_build_object('id', c.ap_id,
+                            'story', s.ap_id, 'body', c.body, 'score', c.score,
+                            'created_at', c.created_at) order by c.created_at, c.id)
+                        from comment c join story s on s.id = c.story_id
+                        where c.author_id = $1 and c.deleted_at is null), '[]'))",
+    )
+    .bind(person_id)
+    .fetch_one(db)
+    .await
+    .map(|json| json.0)
 }
 
 fn token_hash(token: &str) -> Vec<u8> {

@@ -3,6 +3,8 @@
 use chrono::{DateTime, Utc};
 use sqlx::{PgExecutor, PgPool, Postgres, Transaction};
 
+use super::stories::VISIBLE_AUTHOR;
+
 /// A comment with its author and the title of the story it belongs to.
 #[derive(Clone, Debug, sqlx::FromRow)]
 pub struct Comment {
@@ -23,12 +25,14 @@ pub struct Comment {
     pub created_at: DateTime<Utc>,
     pub updated_at: Option<DateTime<Utc>>,
     pub deleted_at: Option<DateTime<Utc>>,
+    /// Removed by a moderator: shown as a placeholder that keeps its replies.
+    pub removed_at: Option<DateTime<Utc>>,
 }
 
 const COMMENT_SELECT: &str = "
     select c.id, c.ap_id, c.local, c.story_id, s.title as story_title, c.parent_id, c.author_id,
            p.name as author_name, p.host as author_host, c.body, c.body_html, c.score, c.upvotes,
-           c.downvotes, c.created_at, c.updated_at, c.deleted_at
+           c.downvotes, c.created_at, c.updated_at, c.deleted_at, c.removed_at
     from comment c join person p on p.id = c.author_id join story s on s.id = c.story_id";
 
 /// Every comment of a story (deleted ones too, as placeholders), best first among siblings:
@@ -71,7 +75,8 @@ pub async fn newest(
 pub fn newest_sql() -> String {
     format!(
         "{COMMENT_SELECT}
-         where c.deleted_at is null and s.deleted_at is null and ($3::bigint is null or c.author_id = $3)
+         where c.deleted_at is null and s.deleted_at is null and c.removed_at is null
+           and s.removed_at is null and {VISIBLE_AUTHOR} and ($3::bigint is null or c.author_id = $3)
          order by c.created_at desc, c.id desc limit $1 offset $2"
     )
 }

@@ -30,6 +30,11 @@ pub struct Story {
     pub created_at: DateTime<Utc>,
     pub updated_at: Option<DateTime<Utc>>,
     pub deleted_at: Option<DateTime<Utc>>,
+    /// Removed by a moderator, and why (the story then leaves every list and feed).
+    pub removed_at: Option<DateTime<Utc>>,
+    pub removed_reason: Option<String>,
+    /// Locked by a moderator: no new comments.
+    pub locked_at: Option<DateTime<Utc>>,
     pub tags: Vec<String>,
     /// What the link's page says about itself, once its preview is ready.
     #[sqlx(flatten)]
@@ -51,10 +56,15 @@ const STORY_SELECT: &str = "
     select s.id, s.ap_id, s.local, s.author_id, p.name as author_name, p.host as author_host,
            s.title, s.url, s.domain, s.body, s.body_html, s.score, s.upvotes, s.downvotes,
            s.comment_count, s.boost_count, s.created_at, s.updated_at, s.deleted_at,
+           s.removed_at, s.removed_reason, s.locked_at,
            array(select t.tag from story_tag t where t.story_id = s.id order by t.tag) as tags,
            lp.description as preview_description, lp.image as preview_image
     from story s join person p on p.id = s.author_id
     left join link_preview lp on lp.story_id = s.id and lp.state = 'ready'";
+
+/// Lists hide what banned people and blocked servers posted (`p` is the author).
+pub const VISIBLE_AUTHOR: &str = "p.banned_at is null
+    and (p.host is null or p.host not in (select host from instance_block))";
 
 /// Which stories a list shows, in which order.
 #[derive(Clone, Debug)]
@@ -117,7 +127,10 @@ pub fn list_sql(listing: &Listing) -> String {
             "ts_rank_cd(s.search, websearch_to_tsquery('english', $3)) desc, s.hot_rank desc",
         ),
     };
-    format!("{STORY_SELECT} where s.deleted_at is null and {filter} order by {order} limit $1 offset $2")
+    format!(
+        "{STORY_SELECT} where s.deleted_at is null and s.removed_at is null and {VISIBLE_AUTHOR}
+         and {filter} order by {order} limit $1 offset $2"
+    )
 }
 
 /// One story, deleted or not.
@@ -301,7 +314,8 @@ pub async fn edit(
 pub async fn tag_counts(db: impl PgExecutor<'_>) -> sqlx::Result<Vec<(String, i64)>> {
     sqlx::query_as(
         "select t.tag, count(*) from story_tag t join story s on s.id = t.story_id
-         where s.deleted_at is null group by t.tag order by count(*) desc, t.tag",
+         where s.deleted_at is null and s.removed_at is null group by t.tag
+         order by count(*) desc, t.tag",
     )
     .fetch_all(db)
     .await

@@ -169,6 +169,8 @@ pub async fn enqueue(
         "insert into delivery (activity_id, signer_id, inbox, host, payload)
          select $1, $2, target.inbox, target.host, $3
          from unnest($4::text[], $5::text[]) as target (inbox, host)
+         -- nothing goes to a blocked server
+         where target.host not in (select host from instance_block)
          on conflict (activity_id, inbox) do nothing",
     )
     .bind(activity_id)
@@ -274,7 +276,8 @@ pub async fn queue_stats(pool: &PgPool) -> sqlx::Result<QueueStats> {
 }
 
 /// `host` or `host:port`, as the `delivery.host` column and the library's locality check spell it.
-fn host_of(url: &Url) -> String {
+/// A URL's host as `person.host` and `delivery.host` store it: with the port when not the default.
+pub fn host_of(url: &Url) -> String {
     let host = url.host_str().unwrap_or_default();
     match url.port() {
         Some(port) => format!("{host}:{port}"),

@@ -17,6 +17,7 @@ use serde::{Deserialize, Serialize};
 use url::Url;
 
 use super::{
+    delivery,
     objects::{DbPerson, DbPost},
     outbox,
     protocol::{object_id, object_type, ActivityJson, PersonJson, PostJson},
@@ -26,10 +27,10 @@ use crate::{
     config::Switch,
     db::{
         actors::{self, ActorRow},
-        comments, stories,
+        comments, moderation, stories,
         votes::{self, Target},
     },
-    web::AppState,
+    web::{rate_limit::Action, AppState},
 };
 
 /// Mastodon's own limit on activity bodies.
@@ -72,6 +73,13 @@ async fn shared_inbox(
 /// counted by [`InboxActivity::receive`], which knows whether it was a duplicate.
 async fn receive(req: HttpRequest, body: web::Bytes, data: FedData) -> FedResult<HttpResponse> {
     let kind = claimed_type(&body);
+    let ip = crate::web::rate_limit::client_ip(&req, data.config.trust_proxy);
+    if let Err(seconds) = data.limits.hit(Action::Inbox, &[&ip]) {
+        crate::metrics::inbox_activity(&kind, "refused", 429);
+        return Ok(HttpResponse::TooManyRequests()
+            .insert_header(("Retry-After", seconds.to_string()))
+            .json(serde_json::json!({ "error": "too many activities; slow down" })));
+    }
     let result = verify_and_receive(req, body, data).await;
     if let Err(error) = &result {
         let status = error.status_code();
@@ -118,6 +126,12 @@ async fn verify_and_receive(
     check_signature_form(&req)?;
     let activity: ActivityJson = serde_json::from_slice(&body)
         .map_err(|e| FederationError::BadRequest(format!("not an activity: {e}")))?;
+    // A blocked server is refused before anything is fetched or stored, its actor included.
+    if moderation::is_blocked(&data.db.write, &delivery::host_of(&activity.actor)).await? {
+        return Err(FederationError::Forbidden(
+            "this server is blocked here".into(),
+        ));
+    }
     // Fetch the signer first: if its key cannot be had, the signature cannot be verified (401).
     ObjectId::<DbPerson>::from(activity.actor.clone())
         .dereference(&data)
@@ -189,6 +203,11 @@ impl ActivityHandler for InboxActivity {
         let actor = actors::by_ap_id(&data.db.write, activity.actor.as_str())
             .await?
             .ok_or_else(|| FederationError::Unauthorized("unknown actor".into()))?;
+        if moderation::is_banned(&data.db.write, actor.id).await? {
+            return Err(FederationError::Forbidden(
+                "this actor is banned here".into(),
+            ));
+        }
         // The same activity twice has effect once. The receipt is taken back if handling fails,
         // so that the sender's retry can succeed.
         let mut tx = data.db.write.begin().await?;
@@ -225,7 +244,8 @@ async fn handle(activity: &ActivityJson, actor: &ActorRow, data: &FedData) -> Fe
         "Like" => vote(activity, actor, data, 1).await,
         "Dislike" => vote(activity, actor, data, -1).await,
         "Announce" => announce(activity, actor, data).await,
-        // Other types (Flag, Add, Move, …) are not handled yet; accepting them keeps peers from retrying.
+        "Flag" => flag(activity, actor, data).await,
+        // Other types (Add, Move, …) are not handled yet; accepting them keeps peers from retrying.
         _ => Ok(()),
     }
 }
@@ -361,9 +381,20 @@ async fn create(activity: &ActivityJson, actor: &ActorRow, data: &FedData) -> Fe
     match &post.in_reply_to {
         // A reply joins a discussion lien already has; replies to anything else are not ours.
         Some(parent) => {
-            if DbPost::find(db, parent.as_str()).await?.is_none() {
-                tracing::debug!(id = %post.id, %parent, "reply to an unknown post ignored");
-                return Ok(());
+            let story_id = match DbPost::find(db, parent.as_str()).await? {
+                None => {
+                    tracing::debug!(id = %post.id, %parent, "reply to an unknown post ignored");
+                    return Ok(());
+                }
+                Some(DbPost::Story(story)) => story.id,
+                Some(DbPost::Comment(comment)) => comment.story_id,
+            };
+            // A locked thread takes no new comments, from any server.
+            let story = stories::get(db, story_id).await?;
+            if story.is_some_and(|s| s.locked_at.is_some() || s.removed_at.is_some()) {
+                return Err(FederationError::Forbidden(
+                    "this thread is locked: it takes no new comments".into(),
+                ));
             }
         }
         // A new top-level post becomes a story only if someone here follows its author.
@@ -380,6 +411,37 @@ async fn create(activity: &ActivityJson, actor: &ActorRow, data: &FedData) -> Fe
         .map_err(|_| FederationError::Forbidden("bad actor id".into()))?;
     DbPost::verify(&post, &expected, data).await?;
     DbPost::from_json(post, data).await?;
+    Ok(())
+}
+
+/// Another server reports posts here (Mastodon's "forward to the remote server"): each local or
+/// known story or comment it names becomes a report for the moderators; the accounts it also
+/// names are left alone.
+async fn flag(activity: &ActivityJson, actor: &ActorRow, data: &FedData) -> FedResult<()> {
+    let ids: Vec<String> = match &activity.object {
+        serde_json::Value::Array(items) => items
+            .iter()
+            .filter_map(object_id)
+            .map(String::from)
+            .collect(),
+        other => object_id(other).map(String::from).into_iter().collect(),
+    };
+    let reason = activity
+        .content
+        .as_deref()
+        .map(str::trim)
+        .filter(|c| !c.is_empty())
+        .unwrap_or("reported from another server");
+    let reason: String = reason.chars().take(1000).collect();
+    let db = &data.db.write;
+    for id in ids {
+        let (story, comment) = match DbPost::find(db, &id).await? {
+            Some(DbPost::Story(story)) => (Some(story.id), None),
+            Some(DbPost::Comment(comment)) => (None, Some(comment.id)),
+            None => continue,
+        };
+        moderation::report(db, actor.id, story, comment, &reason).await?;
+    }
     Ok(())
 }
 

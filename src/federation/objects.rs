@@ -242,10 +242,12 @@ impl DbPost {
         }
     }
 
+    /// Deleted by its author or removed by a moderator: either way served as a `Tombstone` and
+    /// closed to votes.
     pub fn is_deleted(&self) -> bool {
         match self {
-            DbPost::Story(s) => s.deleted_at.is_some(),
-            DbPost::Comment(c) => c.deleted_at.is_some(),
+            DbPost::Story(s) => s.deleted_at.is_some() || s.removed_at.is_some(),
+            DbPost::Comment(c) => c.deleted_at.is_some() || c.removed_at.is_some(),
         }
     }
 

@@ -337,6 +337,9 @@ pub struct ActivityJson {
     pub to: Vec<Url>,
     #[serde(default, deserialize_with = "deserialize_one_or_many")]
     pub cc: Vec<Url>,
+    /// What a `Flag` says about what it reports (Mastodon's report comment).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub content: Option<String>,
 }
 
 /// The id an activity's `object` names, whether embedded or given as a bare id.

@@ -28,6 +28,7 @@ pub async fn resolve(data: &FedData, query: &str) -> FedResult<Option<String>> {
         Some((name, host))
             if !name.is_empty() && host.contains('.') || host_is_dev(data, address) =>
         {
+            refuse_blocked(data, &host.to_lowercase()).await?;
             let person: DbPerson = webfinger_resolve_actor(address, data).await.map_err(|e| {
                 FederationError::BadRequest(format!("could not find {address}: {e}"))
             })?;
@@ -35,6 +36,16 @@ pub async fn resolve(data: &FedData, query: &str) -> FedResult<Option<String>> {
         }
         _ => Ok(None),
     }
+}
+
+/// Nothing is fetched from a blocked server.
+async fn refuse_blocked(data: &FedData, host: &str) -> FedResult<()> {
+    if crate::db::moderation::is_blocked(&data.db.read, host).await? {
+        return Err(FederationError::Forbidden(
+            "that server is blocked here".into(),
+        ));
+    }
+    Ok(())
 }
 
 /// In dev mode peers are `localhost:port`, which has no dot.
@@ -59,6 +70,9 @@ fn post_path(post: &DbPost) -> String {
 async fn resolve_url(data: &FedData, url: Url) -> FedResult<String> {
     let local = url.host_str() == data.config.public_url.host_str()
         && url.port() == data.config.public_url.port();
+    if !local {
+        refuse_blocked(data, &super::delivery::host_of(&url)).await?;
+    }
     if local {
         // Our own address: the page itself (or the profile of a `P/users/{name}` id).
         return Ok(match url.path().strip_prefix("/users/") {

@@ -5,6 +5,7 @@ use askama::Template;
 use serde::Deserialize;
 
 use super::{
+    rate_limit::Action,
     render, render_with, see_other,
     session::{cookie, CsrfForm, Ctx, SESSION_COOKIE},
     views::Layout,
@@ -12,7 +13,7 @@ use super::{
 use crate::{
     accounts::{self as registry, RegisterError},
     config::Registration,
-    db::accounts,
+    db::{accounts, moderation},
     error::{AppError, AppResult},
     links,
 };
@@ -24,7 +25,21 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .route("/login", web::post().to(login))
         .route("/logout", web::post().to(logout))
         .route("/settings", web::get().to(settings_form))
-        .route("/settings", web::post().to(settings));
+        .route("/settings", web::post().to(settings))
+        .route("/settings/export", web::get().to(export));
+}
+
+/// The signed-in person's data, as a JSON download (banned people may have theirs too).
+async fn export(ctx: Ctx) -> AppResult<HttpResponse> {
+    let viewer = ctx.viewer.as_ref().ok_or(AppError::LoginRequired)?;
+    let data = accounts::export(&ctx.state.db.write, viewer.id).await?;
+    Ok(HttpResponse::Ok()
+        .insert_header((
+            "Content-Disposition",
+            format!("attachment; filename=\"lien-{}.json\"", viewer.name),
+        ))
+        .insert_header(("Cache-Control", "private, no-store"))
+        .json(data))
 }
 
 #[derive(Template)]
@@ -34,16 +49,22 @@ struct SignupPage {
     name: String,
     error: Option<String>,
     closed: bool,
+    /// Signed up, waiting for a moderator's approval.
+    awaiting: bool,
 }
 
 fn signups_closed(ctx: &Ctx) -> bool {
-    // Approval and invitations are not built yet: until they are, both mean closed.
-    ctx.state.config.registration != Registration::Open
+    // Invitations are not built yet: until they are, that means closed.
+    !matches!(
+        ctx.state.config.registration,
+        Registration::Open | Registration::Approval
+    )
 }
 
 async fn signup_form(ctx: Ctx) -> AppResult<HttpResponse> {
     render(&SignupPage {
         closed: signups_closed(&ctx),
+        awaiting: false,
         page: Layout::new(&ctx, "Sign up"),
         name: String::new(),
         error: None,
@@ -64,6 +85,7 @@ async fn signup(ctx: Ctx, CsrfForm(form): CsrfForm<Credentials>) -> AppResult<Ht
             "this instance does not take sign-ups".into(),
         ));
     }
+    ctx.limit(Action::Signup)?;
     let origin = ctx.state.config.origin();
     match registry::register(
         &ctx.state.db.write,
@@ -74,6 +96,19 @@ async fn signup(ctx: Ctx, CsrfForm(form): CsrfForm<Credentials>) -> AppResult<Ht
     )
     .await
     {
+        Ok(person) if ctx.state.config.registration == Registration::Approval => {
+            moderation::hold_for_approval(&ctx.state.db.write, person.id).await?;
+            render_with(
+                StatusCode::ACCEPTED,
+                &SignupPage {
+                    page: Layout::new(&ctx, "Sign up"),
+                    name: String::new(),
+                    error: None,
+                    closed: false,
+                    awaiting: true,
+                },
+            )
+        }
         Ok(person) => start_session(&ctx, person.id).await,
         Err(RegisterError::Internal(e)) => Err(AppError::Internal(e)),
         Err(error) => {
@@ -86,6 +121,7 @@ async fn signup(ctx: Ctx, CsrfForm(form): CsrfForm<Credentials>) -> AppResult<Ht
                 name: form.name,
                 error: Some(error.to_string()),
                 closed: false,
+                awaiting: false,
             };
             render_with(status, &page)
         }
@@ -122,9 +158,27 @@ async fn login_form(ctx: Ctx) -> AppResult<HttpResponse> {
 }
 
 async fn login(ctx: Ctx, CsrfForm(form): CsrfForm<Credentials>) -> AppResult<HttpResponse> {
+    // Failed logins are limited hard, by address and by the name tried; a limited attempt is not
+    // even checked, so guessing gets nowhere.
+    let name_key = format!("name:{}", form.name.trim().to_lowercase());
+    let keys = [ctx.ip.as_str(), name_key.as_str()];
+    let limits = &ctx.state.limits;
+    limits
+        .peek(Action::LoginFailure, &keys)
+        .map_err(AppError::TooManyRequests)?;
+    ctx.limit(Action::Login)?;
     match registry::authenticate(&ctx.state.db.write, &form.name, &form.password).await? {
+        Some(person) if person.banned_at.is_some() => {
+            Err(AppError::Forbidden("this account is banned".into()))
+        }
+        Some(person) if person.awaiting_approval => Err(AppError::Forbidden(
+            "this account is waiting for a moderator's approval".into(),
+        )),
         Some(person) => start_session(&ctx, person.id).await,
         None => {
+            if let Err(seconds) = limits.hit(Action::LoginFailure, &keys) {
+                return Err(AppError::TooManyRequests(seconds));
+            }
             let page = LoginPage {
                 page: Layout::new(&ctx, "Log in"),
                 name: form.name,

@@ -15,7 +15,7 @@ use super::{
 use crate::{
     db::{
         comments::{self, Comment, Posted},
-        votes,
+        stories, votes,
     },
     error::{AppError, AppResult},
     federation::{objects::DbPost, outbox},
@@ -131,6 +131,19 @@ async fn post(
 ) -> AppResult<HttpResponse> {
     let story_id = path.into_inner();
     let author = ctx.require_viewer()?.id;
+    ctx.limit(super::rate_limit::Action::Comment)?;
+    if let Some(story) = stories::get(&ctx.state.db.write, story_id).await? {
+        if story.locked_at.is_some() {
+            return Err(AppError::Forbidden(
+                "this thread is locked: it takes no new comments".into(),
+            ));
+        }
+        if story.removed_at.is_some() {
+            return Err(AppError::Forbidden(
+                "this story was removed by a moderator".into(),
+            ));
+        }
+    }
     let parent_id = match form.parent_id.trim() {
         "" => None,
         id => Some(

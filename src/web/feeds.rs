@@ -34,6 +34,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .route("/domain/{name}.{format:rss|atom}", web::get().to(domain))
         .route("/@{name}.{format:rss|atom}", web::get().to(person))
         .route("/s/{id}.{format:rss|atom}", web::get().to(story))
+        .route("/modlog.{format:rss|atom}", web::get().to(modlog))
         .route(
             "/notifications/{name}.{format:rss|atom}",
             web::get().to(notifications_feed),
@@ -195,6 +196,22 @@ async fn newest_comments(
     Ok(respond(&req, path.format, &channel, &items))
 }
 
+/// The public moderation log.
+async fn modlog(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    path: web::Path<FormatPath>,
+) -> AppResult<HttpResponse> {
+    let channel = channel(&state, "Moderation log".into(), "/modlog", "/modlog".into());
+    let mut rows = crate::db::moderation::actions(&state.db.read, FEED_SIZE, 0).await?;
+    rows.truncate(FEED_SIZE as usize);
+    let items: Vec<Item> = rows
+        .iter()
+        .map(|a| feeds::mod_action_item(&channel.origin, a))
+        .collect();
+    Ok(respond(&req, path.format, &channel, &items))
+}
+
 /// A story's discussion, newest comment first like every feed.
 async fn story(
     req: HttpRequest,
@@ -206,6 +223,9 @@ async fn story(
     if story.deleted_at.is_some() {
         return Err(AppError::Gone);
     }
+    if let Some(reason) = &story.removed_reason {
+        return Err(crate::web::stories::removed(reason));
+    }
     let page = format!("/s/{}/{}", story.id, slug(&story.title));
     let channel = channel(
         &state,
@@ -215,7 +235,7 @@ async fn story(
     );
     let mut rows = comments::for_story(db, story.id).await?;
     // The thread keeps deleted comments as placeholders; a feed has no use for them.
-    rows.retain(|c| c.deleted_at.is_none());
+    rows.retain(|c| c.deleted_at.is_none() && c.removed_at.is_none());
     rows.sort_by_key(|c| std::cmp::Reverse((c.created_at, c.id)));
     rows.truncate(FEED_SIZE as usize);
     let items: Vec<Item> = rows

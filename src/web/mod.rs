@@ -1,12 +1,14 @@
 //! The HTML side of lien: handlers grouped by area, composed into one route table.
 
 pub mod accounts;
+pub mod admin;
 pub mod comments;
 pub mod feeds;
 pub mod media;
 pub mod notifications;
 pub mod ops;
 pub mod people;
+pub mod rate_limit;
 pub mod request_log;
 pub mod session;
 pub mod stories;
@@ -26,6 +28,7 @@ pub const PAGE_SIZE: i64 = 25;
 pub struct AppState {
     pub db: Db,
     pub config: Config,
+    pub limits: rate_limit::RateLimits,
 }
 
 /// The route table. Literal paths come before `{id}` patterns that could swallow them, and feeds
@@ -41,6 +44,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .configure(comments::routes)
         .configure(votes::routes)
         .configure(people::routes)
+        .configure(admin::routes)
         .configure(notifications::routes);
 }
 

@@ -16,7 +16,7 @@ use rand::RngCore;
 use serde::{de::DeserializeOwned, Deserialize};
 use sqlx::PgPool;
 
-use super::AppState;
+use super::{rate_limit::Action, AppState};
 use crate::{
     db::{
         accounts::{self, Person},
@@ -132,6 +132,8 @@ pub struct Ctx {
     pub viewer: Option<Person>,
     pub csrf: CsrfToken,
     pub path: String,
+    /// The client's address, as rate limits key it (`ip:...`).
+    pub ip: String,
     /// This browser changed something moments ago (see [`primary_after_write`]).
     wrote_recently: bool,
     /// The viewer's unread notifications, for the count in the header.
@@ -140,8 +142,36 @@ pub struct Ctx {
 
 impl Ctx {
     /// The signed-in person, or a redirect to the login page.
+    /// A banned person is refused (403) here, which is what keeps them from posting and voting.
     pub fn require_viewer(&self) -> Result<&Person, AppError> {
-        self.viewer.as_ref().ok_or(AppError::LoginRequired)
+        let viewer = self.viewer.as_ref().ok_or(AppError::LoginRequired)?;
+        if viewer.banned_at.is_some() {
+            return Err(AppError::Forbidden("this account is banned".into()));
+        }
+        Ok(viewer)
+    }
+
+    /// Counts one `action` against this address and, when signed in, this account; 429 when
+    /// either is over its budget.
+    pub fn limit(&self, action: Action) -> Result<(), AppError> {
+        let account = self.viewer.as_ref().map(|v| format!("id:{}", v.id));
+        let mut keys = vec![self.ip.as_str()];
+        keys.extend(account.as_deref());
+        self.state
+            .limits
+            .hit(action, &keys)
+            .map_err(AppError::TooManyRequests)
+    }
+
+    /// The signed-in moderator or administrator; 403 for anyone else signed in.
+    pub fn require_moderator(&self) -> Result<&Person, AppError> {
+        let viewer = self.require_viewer()?;
+        if !viewer.is_moderator() {
+            return Err(AppError::Forbidden(
+                "only moderators and administrators may do this".into(),
+            ));
+        }
+        Ok(viewer)
     }
 
     /// The pool for this page's reads: the read replica (when there is one), except right after
@@ -182,7 +212,9 @@ impl FromRequest for Ctx {
                 Some(viewer) => notifications::unread_count(&state.db.write, viewer.id).await?,
                 None => 0,
             };
+            let ip = super::rate_limit::client_ip(&req, state.config.trust_proxy);
             Ok(Ctx {
+                ip,
                 state,
                 viewer,
                 csrf,

@@ -8,6 +8,7 @@ use chrono::{Duration, Utc};
 use serde::Deserialize;
 
 use super::{
+    rate_limit::Action,
     render, render_with, see_other,
     session::{CsrfForm, Ctx},
     views::{thread, CommentView, Layout, StoryView},
@@ -234,6 +235,9 @@ async fn search(
     query: web::Query<SearchQuery>,
 ) -> AppResult<HttpResponse> {
     let q = query.q.as_deref().unwrap_or("").trim().to_owned();
+    if !q.is_empty() {
+        ctx.limit(Action::Search)?;
+    }
     if q.chars().count() > 500 {
         return Err(AppError::BadRequest(
             "search for at most 500 characters".into(),
@@ -281,6 +285,10 @@ struct ShowPage {
     page: Layout,
     story: StoryView,
     comments: Vec<CommentView>,
+    /// The viewer may moderate: the page shows the moderation forms.
+    moderator: bool,
+    removed_reason: Option<String>,
+    locked: bool,
 }
 
 async fn show(ctx: Ctx, path: web::Path<i64>) -> AppResult<HttpResponse> {
@@ -296,6 +304,11 @@ async fn show_story(ctx: Ctx, id: i64) -> AppResult<HttpResponse> {
     let story = stories::get(db, id).await?.ok_or(AppError::NotFound)?;
     if story.deleted_at.is_some() {
         return Err(AppError::Gone);
+    }
+    let moderator = ctx.viewer.as_ref().is_some_and(|v| v.is_moderator());
+    // Moderators still see a removed story, to restore it; everyone else learns why it went.
+    if let (Some(reason), false) = (&story.removed_reason, moderator) {
+        return Err(removed(reason));
     }
     let comments = comments::for_story(db, id).await?;
     let comment_votes: HashMap<i64, i16> = match &ctx.viewer {
@@ -326,7 +339,16 @@ async fn show_story(ctx: Ctx, id: i64) -> AppResult<HttpResponse> {
         comments: thread(&comments, None, ctx.viewer.as_ref(), &comment_votes),
         page: layout,
         story: view,
+        moderator,
+        removed_reason: story.removed_reason.clone(),
+        locked: story.locked_at.is_some(),
     })
+}
+
+/// The answer for a story a moderator removed: 410, with the reason (the same on its page and its
+/// feeds).
+pub fn removed(reason: &str) -> AppError {
+    AppError::Removed(format!("this story was removed by a moderator: {reason}"))
 }
 
 /// The story form, for sharing and for editing.
@@ -489,6 +511,7 @@ async fn suggest_title(ctx: Ctx, query: web::Query<TitleQuery>) -> AppResult<Htt
 
 async fn submit(ctx: Ctx, CsrfForm(form): CsrfForm<StoryForm>) -> AppResult<HttpResponse> {
     let author = ctx.require_viewer()?.id;
+    ctx.limit(Action::Submit)?;
     let valid = match validate(&form) {
         Ok(valid) => valid,
         Err(errors) => {

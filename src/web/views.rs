@@ -149,6 +149,8 @@ pub struct CommentView {
     pub age: String,
     pub created_iso: String,
     pub deleted: bool,
+    /// Removed by a moderator (its text is not shown).
+    pub removed: bool,
     pub edited: bool,
     pub viewer_vote: i16,
     pub mine: bool,
@@ -170,14 +172,22 @@ impl CommentView {
             depth,
             author: handle(&comment.author_name, comment.author_host.as_deref()),
             author_href: profile_href(&comment.author_name, comment.author_host.as_deref()),
-            body_html: comment.body_html.clone(),
+            // A removal keeps the text in the database (for a restore) but off every page.
+            body_html: if comment.removed_at.is_some() {
+                "<p class=\"removed\">[removed by a moderator]</p>".to_owned()
+            } else {
+                comment.body_html.clone()
+            },
             score: comment.score,
             age: time_ago(comment.created_at),
             created_iso: comment.created_at.to_rfc3339(),
             deleted: comment.deleted_at.is_some(),
+            removed: comment.removed_at.is_some(),
             edited: comment.updated_at.is_some(),
             viewer_vote: votes.get(&comment.id).copied().unwrap_or(0),
-            mine: viewer.is_some_and(|v| v.id == comment.author_id) && comment.deleted_at.is_none(),
+            mine: viewer.is_some_and(|v| v.id == comment.author_id)
+                && comment.deleted_at.is_none()
+                && comment.removed_at.is_none(),
         }
     }
 

@@ -9,6 +9,7 @@ mod fedify;
 mod feeds;
 mod helpers;
 mod mastodon;
+mod moderation;
 mod notifications;
 mod ops;
 mod previews;

@@ -21,9 +21,9 @@ use crate::{
 
 /// One fake Mastodon account: its key pair, and its documents filled from the fixtures.
 #[derive(Clone)]
-struct Account {
+pub(crate) struct Account {
     name: String,
-    actor: String,
+    pub(crate) actor: String,
     public_pem: String,
     private_pem: String,
 }
@@ -39,7 +39,7 @@ struct FakeState {
     lien_keys: Mutex<HashMap<String, String>>,
 }
 
-struct FakeMastodon {
+pub(crate) struct FakeMastodon {
     state: Arc<FakeState>,
     lien_host: String,
     client: reqwest::Client,
@@ -113,7 +113,7 @@ async fn inbox(req: HttpRequest, body: web::Bytes, state: web::Data<FakeState>) 
 
 impl FakeMastodon {
     /// A Mastodon server on a `localhost` port with accounts `mallory` and `eve`, talking to `lien`.
-    async fn start(lien: &TestApp) -> FakeMastodon {
+    pub(crate) async fn start(lien: &TestApp) -> FakeMastodon {
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         let origin = format!("http://localhost:{}", listener.local_addr().unwrap().port());
         let accounts = ["mallory", "eve"]
@@ -158,11 +158,11 @@ impl FakeMastodon {
         }
     }
 
-    fn account(&self, name: &str) -> &Account {
+    pub(crate) fn account(&self, name: &str) -> &Account {
         self.state.accounts.iter().find(|a| a.name == name).unwrap()
     }
 
-    fn host(&self) -> String {
+    pub(crate) fn host(&self) -> String {
         self.state.origin.trim_start_matches("http://").to_owned()
     }
 
@@ -187,7 +187,7 @@ impl FakeMastodon {
     }
 
     /// A fixture filled in for `account`, with the common placeholders and `extra`.
-    fn activity(&self, file: &str, account: &str, extra: &[(&str, &str)]) -> String {
+    pub(crate) fn activity(&self, file: &str, account: &str, extra: &[(&str, &str)]) -> String {
         let account = self.account(account);
         let mut values = vec![
             ("ACTOR", account.actor.as_str()),
@@ -220,7 +220,7 @@ impl FakeMastodon {
     }
 
     /// POSTs `body` to `inbox` signed by `signer`'s key, the way Mastodon delivers.
-    async fn deliver(&self, inbox: &str, body: &str, signer: &str) -> StatusCode {
+    pub(crate) async fn deliver(&self, inbox: &str, body: &str, signer: &str) -> StatusCode {
         self.deliver_with(inbox, body, body.as_bytes(), Some(signer))
             .await
     }

@@ -1,0 +1,242 @@
+//! Moderation: /admin for moderators and administrators, the moderation actions they take from it
+//! and from story and comment pages, reports anyone signed in can file, and the public /modlog.
+
+use actix_web::{web, HttpResponse};
+use askama::Template;
+use serde::Deserialize;
+
+use super::{
+    people::find_person,
+    rate_limit::Action,
+    render, see_other,
+    session::{CsrfForm, Ctx},
+    views::{handle, time_ago, Layout},
+    PageQuery, Pager, PAGE_SIZE,
+};
+use crate::{
+    db::{
+        comments,
+        moderation::{self, Ban, Block, ModAction, Report, Target},
+        stories,
+    },
+    error::{AppError, AppResult},
+    federation::{objects::DbPost, outbox},
+};
+
+pub fn routes(cfg: &mut web::ServiceConfig) {
+    cfg.route("/admin", web::get().to(admin))
+        .route("/admin/moderate", web::post().to(moderate))
+        .route("/modlog", web::get().to(modlog))
+        .route("/s/{id}/report", web::post().to(report_story))
+        .route("/c/{id}/report", web::post().to(report_comment));
+}
+
+/// Reasons are public (the log shows them), so they are kept short.
+const MAX_REASON: usize = 1000;
+
+fn check_reason(reason: &str) -> AppResult<&str> {
+    let reason = reason.trim();
+    if reason.is_empty() {
+        return Err(AppError::BadRequest("give a reason".into()));
+    }
+    if reason.chars().count() > MAX_REASON {
+        return Err(AppError::BadRequest(format!(
+            "reasons are limited to {MAX_REASON} characters"
+        )));
+    }
+    Ok(reason)
+}
+
+#[derive(Template)]
+#[template(path = "admin/index.html")]
+struct AdminPage {
+    page: Layout,
+    reports: Vec<Report>,
+    bans: Vec<Ban>,
+    blocks: Vec<Block>,
+    /// Accounts waiting for approval: name and when they signed up.
+    applicants: Vec<(String, chrono::DateTime<chrono::Utc>)>,
+}
+
+impl AdminPage {
+    fn reporter(report: &Report) -> String {
+        handle(&report.reporter_name, report.reporter_host.as_deref())
+    }
+
+    fn ago(report: &Report) -> String {
+        time_ago(report.created_at)
+    }
+}
+
+async fn admin(ctx: Ctx) -> AppResult<HttpResponse> {
+    ctx.require_moderator()?;
+    let db = &ctx.state.db.write;
+    render(&AdminPage {
+        reports: moderation::open_reports(db).await?,
+        bans: moderation::bans(db).await?,
+        blocks: moderation::blocks(db).await?,
+        applicants: moderation::applicants(db).await?,
+        page: Layout::new(&ctx, "Administration"),
+    })
+}
+
+#[derive(Deserialize)]
+struct ModerateForm {
+    action: String,
+    /// story, comment, person, instance or report
+    target: String,
+    /// The id; a handle (`name` or `name@host`) for a person, a host for an instance.
+    id: String,
+    #[serde(default)]
+    reason: String,
+}
+
+/// Every moderation action goes through here, from /admin and from story and comment pages.
+async fn moderate(ctx: Ctx, CsrfForm(form): CsrfForm<ModerateForm>) -> AppResult<HttpResponse> {
+    let moderator = ctx.require_moderator()?.id;
+    let reason = check_reason(&form.reason)?;
+    let id = form.id.trim();
+    let number = || {
+        id.parse::<i64>()
+            .map_err(|_| AppError::BadRequest(format!("{id} is not an id")))
+    };
+    let (target, back) = match form.target.as_str() {
+        "story" => (Target::Story(number()?), format!("/s/{id}")),
+        "comment" => (Target::Comment(number()?), format!("/c/{id}")),
+        "report" => (Target::Report(number()?), "/admin".to_owned()),
+        "person" => {
+            let person = find_person(&ctx.state, id.trim_start_matches('@')).await?;
+            if person.is_admin() {
+                return Err(AppError::Forbidden(
+                    "administrators cannot be banned".into(),
+                ));
+            }
+            (
+                Target::Person(person.id, person.handle()),
+                "/admin".to_owned(),
+            )
+        }
+        "instance" => {
+            let host = id.to_lowercase();
+            if host.is_empty() || host.contains('/') || host == ctx.state.config.host() {
+                return Err(AppError::BadRequest("give another server's host".into()));
+            }
+            (Target::Instance(host), "/admin".to_owned())
+        }
+        _ => return Err(AppError::BadRequest("unknown target".into())),
+    };
+    let allowed = matches!(
+        (form.action.as_str(), &target),
+        ("remove" | "restore", Target::Story(_) | Target::Comment(_))
+            | ("lock" | "unlock", Target::Story(_))
+            | ("ban" | "unban" | "approve" | "reject", Target::Person(..))
+            | ("block" | "unblock", Target::Instance(_))
+            | ("resolve_report" | "dismiss_report", Target::Report(_))
+    );
+    if !allowed {
+        return Err(AppError::BadRequest(format!(
+            "{} does not apply to a {}",
+            form.action, form.target
+        )));
+    }
+    let mut tx = ctx.state.db.write.begin().await?;
+    let done = moderation::act_in(&mut tx, Some(moderator), &form.action, &target, reason).await?;
+    if !done {
+        return Err(AppError::Conflict(
+            "nothing to do: no such thing, or it is already so".into(),
+        ));
+    }
+    // A removal of local content reaches the servers that have it as a `Delete`: to them it is
+    // gone (a restore brings it back here only).
+    if form.action == "remove" {
+        let post = match target {
+            Target::Story(id) => stories::get(&mut *tx, id).await?.map(DbPost::Story),
+            Target::Comment(id) => comments::get(&mut *tx, id).await?.map(DbPost::Comment),
+            _ => None,
+        };
+        if let Some(post) = post.filter(DbPost::is_local) {
+            outbox::post_deleted(&mut tx, &ctx.state, &post).await?;
+        }
+    }
+    tx.commit().await?;
+    Ok(see_other(&back))
+}
+
+#[derive(Template)]
+#[template(path = "admin/modlog.html")]
+struct ModlogPage {
+    page: Layout,
+    actions: Vec<ModAction>,
+    pager: Pager,
+}
+
+impl ModlogPage {
+    fn ago(action: &ModAction) -> String {
+        time_ago(action.created_at)
+    }
+
+    /// Where the target can be seen, when it is a page.
+    fn href(action: &ModAction) -> Option<String> {
+        match action.target_kind.as_str() {
+            "story" => Some(format!("/s/{}", action.target_id)),
+            "comment" => Some(format!("/c/{}", action.target_id)),
+            "person" => Some(format!("/@{}", action.target_id)),
+            _ => None,
+        }
+    }
+}
+
+async fn modlog(ctx: Ctx, query: web::Query<PageQuery>) -> AppResult<HttpResponse> {
+    let mut actions = moderation::actions(ctx.read_db(), PAGE_SIZE, query.offset()).await?;
+    let pager = Pager::cut("/modlog", query.number(), &mut actions);
+    render(&ModlogPage {
+        page: Layout::new(&ctx, "Moderation log").with_feed("/modlog"),
+        actions,
+        pager,
+    })
+}
+
+#[derive(Deserialize)]
+struct ReportForm {
+    #[serde(default)]
+    reason: String,
+}
+
+async fn report_story(
+    ctx: Ctx,
+    path: web::Path<i64>,
+    CsrfForm(form): CsrfForm<ReportForm>,
+) -> AppResult<HttpResponse> {
+    let reporter = ctx.require_viewer()?.id;
+    ctx.limit(Action::Report)?;
+    let reason = check_reason(&form.reason)?;
+    let id = path.into_inner();
+    let story = stories::get(&ctx.state.db.write, id)
+        .await?
+        .ok_or(AppError::NotFound)?;
+    moderation::report(&ctx.state.db.write, reporter, Some(story.id), None, reason).await?;
+    Ok(see_other(&format!("/s/{id}?reported=1")))
+}
+
+async fn report_comment(
+    ctx: Ctx,
+    path: web::Path<i64>,
+    CsrfForm(form): CsrfForm<ReportForm>,
+) -> AppResult<HttpResponse> {
+    let reporter = ctx.require_viewer()?.id;
+    ctx.limit(Action::Report)?;
+    let reason = check_reason(&form.reason)?;
+    let id = path.into_inner();
+    let comment = comments::get(&ctx.state.db.write, id)
+        .await?
+        .ok_or(AppError::NotFound)?;
+    moderation::report(
+        &ctx.state.db.write,
+        reporter,
+        None,
+        Some(comment.id),
+        reason,
+    )
+    .await?;
+    Ok(see_other(&format!("/c/{id}?reported=1")))
+}
