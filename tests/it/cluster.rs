@@ -3,7 +3,6 @@
 
 use std::{
     path::Path,
-    process::Stdio,
     time::{Duration, Instant},
 };
 
@@ -12,49 +11,17 @@ use nix::{
     unistd::Pid,
 };
 use reqwest::StatusCode;
-use tokio::process::{Child, Command};
+use tokio::process::Command;
 
-const LIEN: &str = env!("CARGO_BIN_EXE_lien");
+use crate::binary::{self, free_port, wait_until_healthy};
 
 fn lien(data_dir: &Path, port: u16) -> Command {
-    let mut command = Command::new(LIEN);
+    let mut command = binary::command();
     command
-        .env_clear()
-        .env("PATH", std::env::var("PATH").unwrap_or_default())
         .env("LIEN_DATA_DIR", data_dir)
         .env("LIEN_LISTEN", format!("127.0.0.1:{port}"))
-        .env("LIEN_PUBLIC_URL", format!("http://localhost:{port}"))
-        .env("LIEN_LOG", "warn")
-        .stdin(Stdio::null())
-        .kill_on_drop(true);
+        .env("LIEN_PUBLIC_URL", format!("http://localhost:{port}"));
     command
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-async fn wait_until_healthy(port: u16, server: &mut Child) {
-    let deadline = Instant::now() + Duration::from_secs(90);
-    let client = reqwest::Client::new();
-    loop {
-        if let Some(status) = server.try_wait().unwrap() {
-            panic!("lien exited early with {status}");
-        }
-        let answer = client
-            .get(format!("http://127.0.0.1:{port}/readyz"))
-            .send()
-            .await;
-        if answer.is_ok_and(|r| r.status() == StatusCode::OK) {
-            return;
-        }
-        assert!(Instant::now() < deadline, "lien did not become ready");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
 }
 
 /// The postmaster's pid, from the cluster's lock file.

@@ -5,7 +5,6 @@ use std::{
     collections::HashMap,
     net::TcpListener,
     path::Path,
-    process::Stdio,
     sync::{
         atomic::{AtomicU16, AtomicU64, AtomicUsize, Ordering},
         Mutex,
@@ -20,16 +19,13 @@ use lien::{
     db::Db,
     federation::delivery::{self, Outcomes, Signer},
 };
-use nix::{
-    sys::signal::{kill, Signal},
-    unistd::Pid,
-};
 use serde_json::{json, Value};
 use sqlx::{postgres::PgConnectOptions, PgPool};
-use tokio::process::{Child, Command};
+use tokio::process::Command;
 use url::Url;
 
 use crate::{
+    binary::{self, eventually, free_port, terminate, wait_until_healthy},
     helpers::{config_for, count, TestApp},
     signatures::check_signature,
 };
@@ -797,61 +793,14 @@ async fn delivery_rate() {
 
 // The real binary.
 
-const LIEN: &str = env!("CARGO_BIN_EXE_lien");
-
 fn lien(data_dir: &Path, port: u16) -> Command {
-    let mut command = Command::new(LIEN);
+    let mut command = binary::command();
     command
-        .env_clear()
-        .env("PATH", std::env::var("PATH").unwrap_or_default())
         .env("LIEN_DATA_DIR", data_dir)
         .env("LIEN_LISTEN", format!("127.0.0.1:{port}"))
         .env("LIEN_PUBLIC_URL", format!("http://localhost:{port}"))
-        .env("LIEN_DEV", "1")
-        .env("LIEN_LOG", "warn")
-        .stdin(Stdio::null())
-        .kill_on_drop(true);
+        .env("LIEN_DEV", "1");
     command
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-async fn wait_until_healthy(port: u16, server: &mut Child) {
-    let deadline = Instant::now() + Duration::from_secs(90);
-    let client = reqwest::Client::new();
-    loop {
-        if let Some(status) = server.try_wait().unwrap() {
-            panic!("lien exited early with {status}");
-        }
-        let answer = client
-            .get(format!("http://127.0.0.1:{port}/readyz"))
-            .send()
-            .await;
-        if answer.is_ok_and(|r| r.status() == reqwest::StatusCode::OK) {
-            return;
-        }
-        assert!(Instant::now() < deadline, "lien did not become ready");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-}
-
-/// Waits up to `seconds` for `check` to hold.
-async fn eventually<F, Fut>(seconds: u64, what: &str, mut check: F)
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = bool>,
-{
-    let deadline = Instant::now() + Duration::from_secs(seconds);
-    while !check().await {
-        assert!(Instant::now() < deadline, "timed out waiting: {what}");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
 }
 
 /// The embedded cluster's database, over its Unix socket, once it accepts connections.
@@ -890,16 +839,6 @@ async fn create_user(data_dir: &Path, port: u16, name: &str) {
         "{}",
         String::from_utf8_lossy(&created.stderr)
     );
-}
-
-async fn terminate(mut process: Child) {
-    let pid = Pid::from_raw(process.id().unwrap() as i32);
-    kill(pid, Signal::SIGTERM).unwrap();
-    let status = tokio::time::timeout(Duration::from_secs(60), process.wait())
-        .await
-        .expect("lien stops within a minute of SIGTERM")
-        .unwrap();
-    assert!(status.success(), "exit status {status}");
 }
 
 async fn attempts(pool: &PgPool, activity: &Value) -> Option<i32> {

@@ -1,6 +1,7 @@
 //! One integration-test binary: every module links in here, so the crate is built once.
 
 mod accounts;
+mod binary;
 mod cluster;
 mod comments;
 mod delivery;

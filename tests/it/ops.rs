@@ -7,7 +7,7 @@
 use std::{
     collections::HashMap,
     net::TcpListener,
-    process::{ExitStatus, Stdio},
+    process::Stdio,
     sync::{
         atomic::{AtomicUsize, Ordering},
         Arc, Mutex,
@@ -28,90 +28,29 @@ use sqlx::{postgres::PgConnectOptions, ConnectOptions, PgPool};
 use tokio::{
     io::{AsyncReadExt, AsyncWriteExt},
     net::TcpStream,
-    process::{Child, Command},
+    process::Command,
     task::JoinHandle,
 };
 use url::Url;
 
-use crate::helpers::{fresh_database, story_ids, Browser, TestApp};
-
-const LIEN: &str = env!("CARGO_BIN_EXE_lien");
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
+use crate::{
+    binary::{self, eventually, exit_status, free_port, sigterm, terminate, wait_until},
+    helpers::{fresh_database, story_ids, Browser, TestApp},
+};
 
 /// A database of the test cluster as a URL, the way an operator sets DATABASE_URL.
 fn database_url(options: &PgConnectOptions) -> String {
     options.to_url_lossy().to_string()
 }
 
-/// `lien` with a clean environment, listening on `port` and known as `http://localhost:{public}`.
+/// `lien` listening on `port` and known as `http://localhost:{public}`.
 fn lien(port: u16, public: u16) -> Command {
-    let mut command = Command::new(LIEN);
+    let mut command = binary::command();
     command
-        .env_clear()
-        .env("PATH", std::env::var("PATH").unwrap_or_default())
         .env("LIEN_LISTEN", format!("127.0.0.1:{port}"))
         .env("LIEN_PUBLIC_URL", format!("http://localhost:{public}"))
-        .env("LIEN_DATA_DIR", "/nonexistent")
-        .env("LIEN_LOG", "warn")
-        .stdin(Stdio::null())
-        .kill_on_drop(true);
+        .env("LIEN_DATA_DIR", "/nonexistent");
     command
-}
-
-/// Waits until `GET path` answers 200.
-async fn wait_until(port: u16, path: &str, process: &mut Child) {
-    let deadline = Instant::now() + Duration::from_secs(90);
-    let client = reqwest::Client::new();
-    loop {
-        if let Some(status) = process.try_wait().unwrap() {
-            panic!("lien exited early with {status}");
-        }
-        let answer = client
-            .get(format!("http://127.0.0.1:{port}{path}"))
-            .send()
-            .await;
-        if answer.is_ok_and(|r| r.status() == StatusCode::OK) {
-            return;
-        }
-        assert!(Instant::now() < deadline, "lien did not answer {path}");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-}
-
-fn sigterm(process: &Child) {
-    kill(Pid::from_raw(process.id().unwrap() as i32), Signal::SIGTERM).unwrap();
-}
-
-async fn exit_status(process: &mut Child) -> ExitStatus {
-    tokio::time::timeout(Duration::from_secs(60), process.wait())
-        .await
-        .expect("lien stops within a minute of SIGTERM")
-        .unwrap()
-}
-
-async fn terminate(mut process: Child) {
-    sigterm(&process);
-    let status = exit_status(&mut process).await;
-    assert!(status.success(), "exit status {status}");
-}
-
-async fn waited<F, Fut>(seconds: u64, what: &str, mut check: F)
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = bool>,
-{
-    let deadline = Instant::now() + Duration::from_secs(seconds);
-    while !check().await {
-        assert!(Instant::now() < deadline, "timed out waiting: {what}");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
 }
 
 // Metrics.
@@ -515,7 +454,7 @@ async fn a_signal_lets_a_slow_upload_finish(signal: Signal) {
     kill(Pid::from_raw(server.id().unwrap() as i32), signal).unwrap();
     let stopped_at = Instant::now();
     // No new connections...
-    waited(10, "the listener to close", || async {
+    eventually(10, "the listener to close", || async {
         TcpStream::connect(("127.0.0.1", port)).await.is_err()
     })
     .await;
@@ -753,11 +692,11 @@ async fn two_servers_and_a_worker_on_one_database_deliver_each_activity_exactly_
     tx.commit().await.unwrap();
     let expected = activities.len() * inboxes.len();
 
-    waited(60, "every delivery", || async {
+    eventually(60, "every delivery", || async {
         sink.received.lock().unwrap().len() >= expected
     })
     .await;
-    waited(10, "an empty queue", || async {
+    eventually(10, "an empty queue", || async {
         crate::helpers::count(&pool, "delivery").await == 0
     })
     .await;
