@@ -44,6 +44,8 @@ pub enum Command {
         #[command(subcommand)]
         action: UserCommand,
     },
+    /// Fill the database with synthetic data for benchmarks and demos (bench/README.md).
+    Seed(crate::seed::SeedArgs),
 }
 
 #[derive(Subcommand, Debug)]
@@ -105,6 +107,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Serve => serve(cli.config).await,
         Command::Worker => worker(cli.config).await,
+        Command::Seed(args) => crate::seed::run(&cli.config, args).await,
         Command::Migrate => {
             let database = Database::open(&cli.config, Claim::Borrower).await?;
             tracing::info!("migrations are applied");

@@ -14,6 +14,7 @@ pub mod markdown;
 pub mod metrics;
 pub mod preview;
 pub mod ranking;
+pub mod seed;
 pub mod web;
 
 use std::net::TcpListener;

@@ -9,6 +9,7 @@ mod federation;
 mod fedify;
 mod feeds;
 mod helpers;
+mod indexes;
 mod mastodon;
 mod moderation;
 mod notifications;
