@@ -314,12 +314,11 @@ async fn every_list_query_uses_its_index() {
     check(&pool, cases).await;
 }
 
-/// Search filters with `search @@ query OR id IN (stories with that tag)`. PostgreSQL cannot
-/// combine a GIN index scan with a hashed subplan under OR, so it reads every story and tests
-/// each (two seconds at a million stories, bench/README.md). Fixing it means rewriting the
-/// query (a UNION of the two matches, each on its index), which the issue leaves to its owner.
+/// Search matches text or a tag. Written as `search @@ query OR id IN (stories with that tag)`,
+/// PostgreSQL could not combine the GIN index scan with the subquery under the OR and read every
+/// story (two seconds at a million stories, bench/README.md); as a UNION of the two matches, each
+/// half uses its index.
 #[tokio::test]
-#[ignore = "search reads every story: its OR with the tag subquery defeats story_search_idx (issue 7)"]
 async fn search_uses_its_index() {
     let pool = seeded().await;
     check(
