@@ -18,10 +18,8 @@
 //!
 //! `LIEN_DEV=1` ([`Guard::new`]) allows private addresses and any port, for tests and local demos.
 //!
-//! The federation client (`federation::http_client`) does not go through here yet; the library
-//! checks its peers' addresses itself outside dev mode. Adopting this guard there is one line:
-//! `.dns_resolver(Arc::new(GuardedResolver::new(Guard::new(dev))))` on its builder, with
-//! [`check_url`] in its `UrlVerifier`.
+//! The federation client (`federation::http_client`) resolves names through the same
+//! [`GuardedResolver`]; the library adds its own checks of scheme, port and address.
 
 use std::{
     future::Future,

@@ -37,8 +37,15 @@ pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
 /// The HTTP client for every outbound federation request: the system's CA store (which honours
 /// SSL_CERT_FILE, so private and test CAs work), a User-Agent naming lien and the instance, a
 /// timeout, and no automatic redirects (the library follows one redirect itself, after checking it).
-pub fn http_client(host: &str) -> anyhow::Result<reqwest::Client> {
+pub fn http_client(host: &str, dev: bool) -> anyhow::Result<reqwest::Client> {
     reqwest::Client::builder()
+        // Names are resolved by the fetch guard, which refuses non-public addresses (outside dev
+        // mode) and connects only to the addresses it checked, so DNS rebinding cannot slip a
+        // peer's name onto a private address between the check and the connection.
+        .dns_resolver(std::sync::Arc::new(crate::fetch::GuardedResolver::new(
+            crate::fetch::Guard::new(dev),
+        )))
+        .no_proxy()
         .user_agent(format!(
             "lien/{} (+https://{host})",
             env!("CARGO_PKG_VERSION")
@@ -55,7 +62,7 @@ pub async fn config(state: web::Data<AppState>) -> anyhow::Result<FedConfig> {
     let host = state.config.host();
     let dev = state.config.dev;
     let instance = site::instance_actor(&state).await?;
-    let client = http_client(&host)?;
+    let client = http_client(&host, dev)?;
     FederationConfig::builder()
         .domain(host)
         .app_data(state)

@@ -312,3 +312,44 @@ async fn objects_answer_as_activitypub_json_and_discovery_works() {
     let tombstone: Value = gone.json().await.unwrap();
     assert_eq!(tombstone["type"], "Tombstone");
 }
+
+#[tokio::test]
+async fn the_federation_client_never_connects_to_private_addresses_outside_dev_mode() {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let accepted = tokio::spawn(async move {
+        tokio::time::timeout(std::time::Duration::from_secs(3), listener.accept())
+            .await
+            .is_ok()
+    });
+    let client = lien::federation::http_client("lien.example", false).unwrap();
+    let answer = client
+        .get(format!("http://localhost:{port}/users/x"))
+        .send()
+        .await;
+    assert!(answer.is_err(), "a loopback peer was reached");
+    assert!(
+        !accepted.await.unwrap(),
+        "a connection reached the loopback listener"
+    );
+    // In dev mode (tests, local demos) the same request goes through.
+    let dev = lien::federation::http_client("lien.example", true).unwrap();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    tokio::spawn(async move {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        if let Ok((mut socket, _)) = listener.accept().await {
+            let mut request = [0u8; 1024];
+            let _ = socket.read(&mut request).await;
+            let _ = socket
+                .write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\nconnection: close\r\n\r\nok")
+                .await;
+        }
+    });
+    let answer = dev
+        .get(format!("http://localhost:{port}/"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(answer.status(), StatusCode::OK);
+}
