@@ -186,8 +186,14 @@ pub async fn follow(
     followee: &ActorRow,
     follow_id: &str,
 ) -> FedResult<()> {
-    let activity = json!({ "id": follow_id, "type": "Follow", "actor": follower.ap_id, "object": followee.ap_id });
+    let activity = follow_json(follow_id, follower, followee);
     queue_to_person(tx, state, activity, follower, followee).await
+}
+
+/// A `Follow` by ids only: what we send, and how `Undo` and `Accept` embed it (Mastodon matches
+/// the embedded one by these fields).
+fn follow_json(follow_id: &str, follower: &ActorRow, followee: &ActorRow) -> Value {
+    json!({ "id": follow_id, "type": "Follow", "actor": follower.ap_id, "object": followee.ap_id })
 }
 
 /// A local person stops following a remote actor: `Undo` of the `Follow`.
@@ -202,7 +208,7 @@ pub async fn unfollow(
         "id": new_activity_id(&state.config.origin()),
         "type": "Undo",
         "actor": follower.ap_id,
-        "object": { "id": follow_id, "type": "Follow", "actor": follower.ap_id, "object": followee.ap_id },
+        "object": follow_json(follow_id, follower, followee),
     });
     queue_to_person(tx, state, activity, follower, followee).await
 }
@@ -220,7 +226,7 @@ pub async fn accept_follow(
         "id": new_activity_id(&state.config.origin()),
         "type": "Accept",
         "actor": followee.ap_id,
-        "object": { "id": follow_id, "type": "Follow", "actor": follower.ap_id, "object": followee.ap_id },
+        "object": follow_json(follow_id, follower, followee),
         "to": [follower.ap_id],
     });
     queue_to_person(tx, state, activity, followee, follower).await
