@@ -34,7 +34,12 @@ pub const SHUTDOWN_GRACE_SECONDS: u64 = 20;
 /// The application state every handler shares.
 pub fn app_state(db: Db, config: Config) -> aw::Data<AppState> {
     let limits = web::rate_limit::RateLimits::new(config.rate_limits == crate::config::Switch::On);
-    aw::Data::new(AppState { db, config, limits })
+    aw::Data::new(AppState {
+        db,
+        config,
+        limits,
+        caches: Default::default(),
+    })
 }
 
 /// Builds the HTTP server on a bound listener. Used by `lien serve` and by the tests alike.
@@ -48,11 +53,14 @@ pub fn http_server(listener: TcpListener, federation: FedConfig) -> std::io::Res
         .config
         .metrics_listen
         .is_none();
+    web::cache::watch_changes(&federation.to_request_data().app_data().clone());
     let server = HttpServer::new(move || {
         App::new()
             .app_data(aw::Data::clone(&federation))
             .wrap(FederationMiddleware::new(federation.clone()))
             .app_data(aw::PayloadConfig::new(MAX_FORM_BODY))
+            // Inside the CSRF middleware: a page that rendered a token is never cached.
+            .wrap(middleware::from_fn(web::cache::serve_cached))
             .wrap(middleware::from_fn(web::session::csrf_cookie))
             .wrap(middleware::from_fn(web::session::primary_after_write))
             .wrap(middleware::Compress::default())

@@ -41,6 +41,7 @@ struct Metrics {
     deliveries: IntCounterVec,
     inbox_activities: IntCounterVec,
     preview_jobs: IntCounterVec,
+    page_cache: IntCounterVec,
     queue_depth: IntGauge,
     queue_due: IntGauge,
     queue_oldest_due: Gauge,
@@ -91,6 +92,14 @@ impl Metrics {
                      refused, error) and HTTP status.",
                 ),
                 &["type", "outcome", "status"],
+            )?,
+            page_cache: IntCounterVec::new(
+                Opts::new(
+                    "lien_page_cache_requests_total",
+                    "Anonymous page requests by how the page cache served them: hit (from \
+                     memory), miss (rendered, then kept) or pass (rendered, not kept).",
+                ),
+                &["outcome"],
             )?,
             preview_jobs: IntCounterVec::new(
                 Opts::new(
@@ -155,6 +164,7 @@ impl Metrics {
         m.registry.register(Box::new(m.deliveries.clone()))?;
         m.registry.register(Box::new(m.inbox_activities.clone()))?;
         m.registry.register(Box::new(m.preview_jobs.clone()))?;
+        m.registry.register(Box::new(m.page_cache.clone()))?;
         m.registry.register(Box::new(m.queue_depth.clone()))?;
         m.registry.register(Box::new(m.queue_due.clone()))?;
         m.registry.register(Box::new(m.queue_oldest_due.clone()))?;
@@ -232,6 +242,11 @@ pub fn inbox_activity(kind: &str, outcome: &'static str, status: u16) {
         .inbox_activities
         .with_label_values(&[activity_type_label(kind), outcome, &status.to_string()])
         .inc();
+}
+
+/// One anonymous request met the page cache: `hit`, `miss` or `pass`.
+pub fn page_cache(outcome: &'static str) {
+    METRICS.page_cache.with_label_values(&[outcome]).inc();
 }
 
 /// One link preview job ended. Use a few fixed words (`fetched`, `failed`, `refused`, ...): each

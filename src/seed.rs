@@ -792,7 +792,21 @@ pub struct ListQuery {
 
 impl ListQuery {
     fn story(name: String, listing: Listing, limit: i64, offset: i64) -> ListQuery {
-        let mut params = vec![Param::Int(limit), Param::Int(offset)];
+        let mut query = ListQuery::story_at(name, &listing, limit, offset);
+        query.sql = stories::list_sql(&listing);
+        query
+    }
+
+    /// The page after story `after`, by keyset (`stories::list_after_sql`).
+    fn story_after(name: String, listing: Listing, limit: i64, after: i64) -> ListQuery {
+        let mut query = ListQuery::story_at(name, &listing, limit, after);
+        query.sql = stories::list_after_sql(&listing).unwrap_or_default();
+        query
+    }
+
+    /// Parameters only: `$2` is the offset or the story to continue after.
+    fn story_at(name: String, listing: &Listing, limit: i64, second: i64) -> ListQuery {
+        let mut params = vec![Param::Int(limit), Param::Int(second)];
         match &listing {
             Listing::Hot | Listing::New => {}
             Listing::Top { since } => params.push(Param::Time(*since)),
@@ -803,7 +817,7 @@ impl ListQuery {
         }
         ListQuery {
             name,
-            sql: stories::list_sql(&listing),
+            sql: String::new(),
             params,
         }
     }
@@ -861,11 +875,26 @@ pub async fn list_queries(pool: &PgPool) -> anyhow::Result<Vec<ListQuery>> {
     .await?;
     let story =
         int("select id from story order by comment_count < 200, comment_count, id limit 1").await?;
+    // Where page 40 of the front page starts, for the keyset form of a deep page.
+    let page_40 =
+        int("select id from story where deleted_at is null order by hot_rank desc, id desc offset 974 limit 1")
+            .await?;
     let now = chrono::Utc::now();
     let story_query = ListQuery::story;
     Ok(vec![
         story_query("hot (/, /hot.rss)".into(), Listing::Hot, 26, 0),
-        story_query("hot, page 40".into(), Listing::Hot, 26, 975),
+        story_query(
+            "hot, page 40 by offset (/?page=40)".into(),
+            Listing::Hot,
+            26,
+            975,
+        ),
+        ListQuery::story_after(
+            format!("hot, page 40 by keyset (/?page=40&after={page_40})"),
+            Listing::Hot,
+            26,
+            page_40,
+        ),
         story_query("new (/new)".into(), Listing::New, 26, 0),
         story_query(
             "top of the week (/top?t=week)".into(),

@@ -93,47 +93,105 @@ pub async fn list(
     offset: i64,
 ) -> sqlx::Result<Vec<Story>> {
     let sql = list_sql(listing);
-    let query = sqlx::query_as::<_, Story>(&sql).bind(limit).bind(offset);
-    let query = match listing {
+    bind_argument(sqlx::query_as(&sql).bind(limit).bind(offset), listing)
+        .fetch_all(db)
+        .await
+}
+
+/// The page of a list that follows the story `after` (keyset pagination): an index seek, where a
+/// deep `offset` would read and skip every story before it. Search, ranked by relevance, has no
+/// such key and is paged by offset only.
+pub async fn list_after(
+    db: impl PgExecutor<'_>,
+    listing: &Listing,
+    limit: i64,
+    after: i64,
+) -> sqlx::Result<Vec<Story>> {
+    let Some(sql) = list_after_sql(listing) else {
+        return list(db, listing, limit, 0).await;
+    };
+    bind_argument(sqlx::query_as(&sql).bind(limit).bind(after), listing)
+        .fetch_all(db)
+        .await
+}
+
+type StoryQuery<'q> = sqlx::query::QueryAs<'q, sqlx::Postgres, Story, sqlx::postgres::PgArguments>;
+
+/// Binds the listing's own argument, `$3`.
+fn bind_argument<'q>(query: StoryQuery<'q>, listing: &Listing) -> StoryQuery<'q> {
+    match listing {
         Listing::Hot | Listing::New => query,
         Listing::Top { since } => query.bind(*since),
         Listing::Tag(text) | Listing::Domain(text) | Listing::Search(text) => {
             query.bind(text.clone())
         }
         Listing::Author(id) => query.bind(*id),
-    };
-    query.fetch_all(db).await
+    }
 }
 
-/// The SQL `list` runs: `$1` is the limit, `$2` the offset, `$3` the listing's argument. Public
-/// so that a test can check the plan of exactly this statement (tests/it/indexes.rs).
-pub fn list_sql(listing: &Listing) -> String {
-    let (filter, order) = match listing {
-        Listing::Hot => ("true", "s.hot_rank desc, s.id desc"),
-        Listing::New => ("true", "s.created_at desc, s.id desc"),
-        Listing::Top { .. } => (
-            "s.created_at >= $3",
-            "s.score desc, s.created_at desc, s.id desc",
-        ),
+/// A listing's filter and its order (every sort column descending, the id last, so that the
+/// order is total and a row comparison continues it).
+fn filter_and_order(listing: &Listing) -> (&'static str, &'static [&'static str]) {
+    match listing {
+        Listing::Hot => ("true", &["s.hot_rank", "s.id"]),
+        Listing::New => ("true", &["s.created_at", "s.id"]),
+        Listing::Top { .. } => ("s.created_at >= $3", &["s.score", "s.created_at", "s.id"]),
         Listing::Tag(_) => (
             "s.id in (select story_id from story_tag where tag = $3)",
-            "s.hot_rank desc, s.id desc",
+            &["s.hot_rank", "s.id"],
         ),
-        Listing::Domain(_) => ("s.domain = $3", "s.created_at desc, s.id desc"),
-        Listing::Author(_) => ("s.author_id = $3", "s.created_at desc, s.id desc"),
+        Listing::Domain(_) => ("s.domain = $3", &["s.created_at", "s.id"]),
+        Listing::Author(_) => ("s.author_id = $3", &["s.created_at", "s.id"]),
         Listing::Search(_) => (
             // A union rather than an OR, so that each half uses its own index (the GIN index on
             // `search`, and story_tag's tag index) instead of reading every story.
             "s.id in (select id from story where search @@ websearch_to_tsquery('english', $3)
                       union
                       select story_id from story_tag where tag = lower($3))",
-            "ts_rank_cd(s.search, websearch_to_tsquery('english', $3)) desc, s.hot_rank desc",
+            &[
+                "ts_rank_cd(s.search, websearch_to_tsquery('english', $3))",
+                "s.hot_rank",
+            ],
         ),
-    };
+    }
+}
+
+fn descending(columns: &[&str]) -> String {
+    columns
+        .iter()
+        .map(|c| format!("{c} desc"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// The SQL `list` runs: `$1` is the limit, `$2` the offset, `$3` the listing's argument. Public
+/// so that a test can check the plan of exactly this statement (tests/it/indexes.rs).
+pub fn list_sql(listing: &Listing) -> String {
+    let (filter, order) = filter_and_order(listing);
     format!(
         "{STORY_SELECT} where s.deleted_at is null and s.removed_at is null and {VISIBLE_AUTHOR}
-         and {filter} order by {order} limit $1 offset $2"
+         and {filter} order by {} limit $1 offset $2",
+        descending(order)
     )
+}
+
+/// The SQL `list_after` runs: `$1` is the limit, `$2` the id of the last story already shown,
+/// `$3` the listing's argument; None for search. The row comparison starts just below that
+/// story's sort key (as it is now: a story whose rank moved meanwhile moves its followers too,
+/// as on Reddit's `after=`).
+pub fn list_after_sql(listing: &Listing) -> Option<String> {
+    if matches!(listing, Listing::Search(_)) {
+        return None;
+    }
+    let (filter, order) = filter_and_order(listing);
+    let columns = order.join(", ");
+    let key = columns.replace("s.", "k.");
+    Some(format!(
+        "{STORY_SELECT} where s.deleted_at is null and s.removed_at is null and {VISIBLE_AUTHOR}
+         and {filter} and ({columns}) < (select {key} from story k where k.id = $2)
+         order by {} limit $1",
+        descending(order)
+    ))
 }
 
 /// One story, deleted or not.

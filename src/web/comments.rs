@@ -7,6 +7,7 @@ use askama::Template;
 use serde::Deserialize;
 
 use super::{
+    cache::shared,
     render, render_with, see_other,
     session::{CsrfForm, Ctx},
     views::{thread, CommentView, Layout},
@@ -65,6 +66,7 @@ async fn newest(ctx: Ctx, query: web::Query<PageQuery>) -> AppResult<HttpRespons
         heading: "Newest comments".into(),
         pager,
     })
+    .map(shared)
 }
 
 #[derive(Template)]
@@ -98,6 +100,7 @@ async fn show(ctx: Ctx, path: web::Path<i64>) -> AppResult<HttpResponse> {
         parent_href: comment.parent_id.map(|p| format!("/c/{p}")),
         comments: views,
     })
+    .map(shared)
 }
 
 #[derive(Deserialize)]

@@ -11,7 +11,7 @@ use chrono::{DateTime, Duration, Utc};
 use serde::Deserialize;
 use sha2::{Digest, Sha256};
 
-use super::{people::find_person, stories::top_window, views::slug, AppState};
+use super::{cache::shared, people::find_person, stories::top_window, views::slug, AppState};
 use crate::{
     db::{
         comments,
@@ -275,11 +275,11 @@ fn respond(req: &HttpRequest, format: Format, channel: &Channel, items: &[Item])
     if let Some(date) = last_modified {
         response.insert_header(header::LastModified(date));
     }
-    if fresh {
+    shared(if fresh {
         response.finish()
     } else {
         response.content_type(content_type).body(body)
-    }
+    })
 }
 
 /// The feed's own type for readers; `application/xml` for a browser opening a feed link. Under a

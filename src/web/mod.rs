@@ -2,6 +2,7 @@
 
 pub mod accounts;
 pub mod admin;
+pub mod cache;
 pub mod comments;
 pub mod feeds;
 pub mod media;
@@ -29,6 +30,7 @@ pub struct AppState {
     pub db: Db,
     pub config: Config,
     pub limits: rate_limit::RateLimits,
+    pub caches: cache::Caches,
 }
 
 /// The route table. Literal paths come before `{id}` patterns that could swallow them, and feeds
@@ -81,10 +83,12 @@ pub fn wants_json(req: &HttpRequest) -> bool {
         .is_some_and(|v| v.starts_with("application/json"))
 }
 
-/// `?page=N`, 1-based.
+/// `?page=N`, 1-based; story lists also take `&after=ID`, the last story of the page before,
+/// which their "more" links carry (keyset pagination: see `db::stories::list_after`).
 #[derive(Deserialize)]
 pub struct PageQuery {
     pub page: Option<i64>,
+    pub after: Option<i64>,
 }
 
 impl PageQuery {
@@ -106,12 +110,40 @@ pub struct Pager {
 impl Pager {
     /// `rows` were fetched with one extra; the extra, if present, proves a next page and is dropped.
     pub fn cut<T>(base: &str, page: i64, rows: &mut Vec<T>) -> Pager {
-        let has_next = rows.len() as i64 > PAGE_SIZE;
-        rows.truncate(PAGE_SIZE as usize);
+        let (pager, shown) = Pager::by_offset(base, page, rows);
+        let shown = shown.len();
+        rows.truncate(shown);
+        pager
+    }
+
+    /// Like [`Pager::cut`], for a slice: returns the rows to show.
+    pub fn by_offset<'a, T>(base: &str, page: i64, rows: &'a [T]) -> (Pager, &'a [T]) {
+        let shown = &rows[..rows.len().min(PAGE_SIZE as usize)];
+        let next = (rows.len() > shown.len()).then(|| format!("page={}", page + 1));
+        (Pager::links(base, page, next), shown)
+    }
+
+    /// Like [`Pager::by_offset`], with the next link continuing after the last row shown
+    /// (`last_id`) rather than by offset.
+    pub fn after<'a, T>(
+        base: &str,
+        page: i64,
+        rows: &'a [T],
+        last_id: impl Fn(&T) -> i64,
+    ) -> (Pager, &'a [T]) {
+        let shown = &rows[..rows.len().min(PAGE_SIZE as usize)];
+        let next = (rows.len() > shown.len())
+            .then(|| shown.last().map(&last_id))
+            .flatten()
+            .map(|id| format!("page={}&after={id}", page + 1));
+        (Pager::links(base, page, next), shown)
+    }
+
+    fn links(base: &str, page: i64, next: Option<String>) -> Pager {
         let sep = if base.contains('?') { '&' } else { '?' };
         Pager {
             previous: (page > 1).then(|| format!("{base}{sep}page={}", page - 1)),
-            next: has_next.then(|| format!("{base}{sep}page={}", page + 1)),
+            next: next.map(|query| format!("{base}{sep}{query}")),
         }
     }
 }

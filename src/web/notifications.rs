@@ -58,8 +58,10 @@ async fn show(ctx: Ctx) -> AppResult<HttpResponse> {
             })
         })
         .collect();
-    if let Some(newest) = notes.first() {
+    if let (Some(newest), true) = (notes.first(), notes.iter().any(|n| n.read_at.is_none())) {
         notifications::mark_read(db, viewer.id, newest.id).await?;
+        // The unread count in the header comes from the session cache.
+        ctx.state.caches.invalidate();
     }
     let token = notifications::feed_token(db, viewer.id).await?;
     render(&NotificationsPage {

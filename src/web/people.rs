@@ -4,6 +4,7 @@ use actix_web::{web, HttpResponse};
 use askama::Template;
 
 use super::{
+    cache::shared,
     comments::comment_votes,
     render, see_other,
     session::{CsrfForm, Ctx},
@@ -96,6 +97,7 @@ async fn show(ctx: Ctx, path: web::Path<String>) -> AppResult<HttpResponse> {
         avatar_url: person.avatar_url.clone(),
         joined: person.created_at.format("%B %Y").to_string(),
     })
+    .map(shared)
 }
 
 #[derive(serde::Deserialize)]

@@ -16,7 +16,7 @@ use rand::RngCore;
 use serde::{de::DeserializeOwned, Deserialize};
 use sqlx::PgPool;
 
-use super::{rate_limit::Action, AppState};
+use super::{cache::Viewer, rate_limit::Action, AppState};
 use crate::{
     db::{
         accounts::{self, Person},
@@ -30,9 +30,9 @@ pub const CSRF_COOKIE: &str = "lien_csrf";
 /// Set for a few seconds after a browser changed something, while a read replica may lag.
 pub const WROTE_COOKIE: &str = "lien_wrote";
 
-/// How long after a write a browser's page reads go to the primary (read your own writes): well
-/// above the lag of a healthy streaming replica.
-const PRIMARY_AFTER_WRITE_SECONDS: i64 = 10;
+/// How long after a write a browser's page reads go around the caches and to the primary (read
+/// your own writes): well above the lag of a healthy streaming replica and the caches' polling.
+const READ_AROUND_AFTER_WRITE_SECONDS: i64 = 10;
 
 /// This request's CSRF token. A new one is only sent as a cookie if a page actually used it, so
 /// pages without forms stay free of Set-Cookie (and cacheable).
@@ -47,6 +47,11 @@ impl CsrfToken {
     pub fn value(&self) -> &str {
         self.used.set(true);
         &self.value
+    }
+
+    /// Whether a page rendered this token (into a form): such a page is this reader's alone.
+    pub fn was_used(&self) -> bool {
+        self.used.get()
     }
 }
 
@@ -98,27 +103,27 @@ pub async fn csrf_cookie(
     Ok(res)
 }
 
-/// Middleware, with a read replica only: after a form changed something (a POST answered 2xx or
-/// 3xx), the browser gets a short-lived cookie that sends its page reads to the primary
-/// ([`Ctx::read_db`]), so the page it is redirected to shows the change even if the replica has
-/// not replayed it yet.
+/// Middleware: after a form changed something (a POST answered 2xx or 3xx), this process's
+/// caches are left behind at once (see [`super::cache`]), and the browser gets a short-lived
+/// cookie that, for a few seconds, sends its page reads around every cache and, with a read
+/// replica, to the primary ([`Ctx::read_db`]): the page it is redirected to shows the change even
+/// if other processes' caches or the replica have not caught up yet.
 pub async fn primary_after_write(
     req: ServiceRequest,
     next: Next<impl MessageBody>,
 ) -> Result<ServiceResponse<impl MessageBody>, Error> {
-    let replicated = req
-        .app_data::<web::Data<AppState>>()
-        .filter(|state| state.config.database_read_url.is_some())
-        .map(|state| state.config.secure_cookies());
+    let state = req.app_data::<web::Data<AppState>>().cloned();
     let writes = !matches!(*req.method(), Method::GET | Method::HEAD)
-        // Peers POSTing activities keep no cookies.
+        // Peers POSTing activities keep no cookies, and come too often to drop the caches for
+        // each: their changes reach the caches through the database's change counter.
         && !req.path().ends_with("/inbox");
     let mut res = next.call(req).await?;
     let status = res.status();
-    if let (Some(secure), true) = (replicated, writes) {
+    if let (Some(state), true) = (state, writes) {
         if status.is_success() || status.is_redirection() {
-            let mut wrote = cookie(WROTE_COOKIE, "1".to_owned(), secure);
-            wrote.set_max_age(CookieDuration::seconds(PRIMARY_AFTER_WRITE_SECONDS));
+            state.caches.invalidate();
+            let mut wrote = cookie(WROTE_COOKIE, "1".to_owned(), state.config.secure_cookies());
+            wrote.set_max_age(CookieDuration::seconds(READ_AROUND_AFTER_WRITE_SECONDS));
             res.response_mut().add_cookie(&wrote)?;
         }
     }
@@ -135,7 +140,7 @@ pub struct Ctx {
     /// The client's address, as rate limits key it (`ip:...`).
     pub ip: String,
     /// This browser changed something moments ago (see [`primary_after_write`]).
-    wrote_recently: bool,
+    pub wrote_recently: bool,
     /// The viewer's unread notifications, for the count in the header.
     pub unread: i64,
 }
@@ -202,15 +207,26 @@ impl FromRequest for Ctx {
                 .cloned()
                 .ok_or_else(|| anyhow::anyhow!("csrf middleware missing"))?;
             let viewer = match req.cookie(SESSION_COOKIE) {
-                // Sessions are read from the primary: a replica may not have a fresh login yet.
                 Some(c) if is_token(c.value()) => {
-                    accounts::session_person(&state.db.write, c.value()).await?
+                    let token = c.value().to_owned();
+                    let db = state.db.write.clone();
+                    // Sessions are read from the primary: a replica may not have a fresh login.
+                    state
+                        .caches
+                        .session(c.value(), async move {
+                            let Some(person) = accounts::session_person(&db, &token).await? else {
+                                return Ok(None);
+                            };
+                            let unread = notifications::unread_count(&db, person.id).await?;
+                            Ok(Some(Viewer { person, unread }))
+                        })
+                        .await?
                 }
                 _ => None,
             };
-            let unread = match &viewer {
-                Some(viewer) => notifications::unread_count(&state.db.write, viewer.id).await?,
-                None => 0,
+            let (viewer, unread) = match viewer {
+                Some(v) => (Some(v.person.clone()), v.unread),
+                None => (None, 0),
             };
             let ip = super::rate_limit::client_ip(&req, state.config.trust_proxy);
             Ok(Ctx {

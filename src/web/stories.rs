@@ -8,6 +8,7 @@ use chrono::{Duration, Utc};
 use serde::Deserialize;
 
 use super::{
+    cache::{shared, Discussion},
     rate_limit::Action,
     render, render_with, see_other,
     session::{CsrfForm, Ctx},
@@ -86,21 +87,45 @@ struct ListSpec {
 }
 
 async fn list_page(ctx: Ctx, query: &PageQuery, spec: ListSpec) -> AppResult<HttpResponse> {
-    let mut rows =
-        stories::list(ctx.read_db(), &spec.listing, PAGE_SIZE + 1, query.offset()).await?;
-    let pager = Pager::cut(&spec.base, query.number(), &mut rows);
+    // Search is ranked by relevance, which has no key to continue from: it pages by offset.
+    let searching = matches!(spec.listing, Listing::Search(_));
+    let after = query.after.filter(|_| !searching);
+    let db = ctx.read_db().clone();
+    let load = async {
+        match after {
+            Some(after) => stories::list_after(&db, &spec.listing, PAGE_SIZE + 1, after).await,
+            None => stories::list(&db, &spec.listing, PAGE_SIZE + 1, query.offset()).await,
+        }
+    };
+    let rows = if searching {
+        std::sync::Arc::new(load.await?)
+    } else {
+        let key = format!("{} {} {after:?}", spec.base, query.number());
+        ctx.state.caches.list(key, ctx.wrote_recently, load).await?
+    };
+    let (pager, rows) = if searching {
+        Pager::by_offset(&spec.base, query.number(), &rows)
+    } else {
+        Pager::after(&spec.base, query.number(), &rows, |s| s.id)
+    };
     let mut layout = Layout::new(&ctx, spec.title);
     if let Some(feed) = spec.feed {
         layout = layout.with_feed(feed);
     }
-    render(&ListPage {
-        stories: story_views(&ctx, &rows).await?,
+    let response = render(&ListPage {
+        stories: story_views(&ctx, rows).await?,
         page: layout,
         heading: spec.heading,
         tab: spec.tab,
         pager,
         first_rank: query.offset(),
         empty: spec.empty,
+    })?;
+    // Search results are not shared: each query is counted against its reader's rate limit.
+    Ok(if searching {
+        response
+    } else {
+        shared(response)
     })
 }
 
@@ -134,6 +159,7 @@ async fn newest(ctx: Ctx, query: web::Query<PageQuery>) -> AppResult<HttpRespons
 struct TopQuery {
     t: Option<String>,
     page: Option<i64>,
+    after: Option<i64>,
 }
 
 /// The windows of `/top`, with their length.
@@ -168,7 +194,15 @@ async fn top(ctx: Ctx, query: web::Query<TopQuery>) -> AppResult<HttpResponse> {
         feed: Some(format!("/top?t={window}")),
         empty: "No stories in this window.",
     };
-    list_page(ctx, &PageQuery { page: query.page }, spec).await
+    list_page(
+        ctx,
+        &PageQuery {
+            page: query.page,
+            after: query.after,
+        },
+        spec,
+    )
+    .await
 }
 
 #[derive(Template)]
@@ -179,11 +213,16 @@ struct TagsPage {
 }
 
 async fn tags(ctx: Ctx) -> AppResult<HttpResponse> {
-    let tags = stories::tag_counts(ctx.read_db()).await?;
+    let tags = ctx
+        .state
+        .caches
+        .tag_counts(ctx.wrote_recently, stories::tag_counts(ctx.read_db()))
+        .await?;
     render(&TagsPage {
         page: Layout::new(&ctx, "Tags"),
-        tags,
+        tags: tags.to_vec(),
     })
+    .map(shared)
 }
 
 async fn tag(
@@ -249,7 +288,10 @@ async fn search(
             return Ok(see_other(&path));
         }
     }
-    let page = PageQuery { page: query.page };
+    let page = PageQuery {
+        page: query.page,
+        after: None,
+    };
     if q.is_empty() {
         return render(&ListPage {
             page: Layout::new(&ctx, "Search"),
@@ -300,8 +342,18 @@ async fn show_with_slug(ctx: Ctx, path: web::Path<(i64, String)>) -> AppResult<H
 }
 
 async fn show_story(ctx: Ctx, id: i64) -> AppResult<HttpResponse> {
-    let db = ctx.read_db();
-    let story = stories::get(db, id).await?.ok_or(AppError::NotFound)?;
+    let db = ctx.read_db().clone();
+    let discussion = ctx
+        .state
+        .caches
+        .discussion(id, ctx.wrote_recently, async {
+            let story = stories::get(&db, id).await?.ok_or(AppError::NotFound)?;
+            let comments = comments::for_story(&db, id).await?;
+            Ok(Discussion { story, comments })
+        })
+        .await?;
+    let (story, comments) = (&discussion.story, &discussion.comments);
+    let db = &db;
     if story.deleted_at.is_some() {
         return Err(AppError::Gone);
     }
@@ -310,7 +362,6 @@ async fn show_story(ctx: Ctx, id: i64) -> AppResult<HttpResponse> {
     if let (Some(reason), false) = (&story.removed_reason, moderator) {
         return Err(removed(reason));
     }
-    let comments = comments::for_story(db, id).await?;
     let comment_votes: HashMap<i64, i16> = match &ctx.viewer {
         Some(viewer) => {
             let ids: Vec<i64> = comments.iter().map(|c| c.id).collect();
@@ -321,7 +372,7 @@ async fn show_story(ctx: Ctx, id: i64) -> AppResult<HttpResponse> {
         }
         None => HashMap::new(),
     };
-    let view = story_views(&ctx, std::slice::from_ref(&story))
+    let view = story_views(&ctx, std::slice::from_ref(story))
         .await?
         .remove(0);
     let description = match &story.domain {
@@ -336,13 +387,14 @@ async fn show_story(ctx: Ctx, id: i64) -> AppResult<HttpResponse> {
         .with_feed(format!("/s/{id}"))
         .with_ap_id(story.ap_id.clone());
     render(&ShowPage {
-        comments: thread(&comments, None, ctx.viewer.as_ref(), &comment_votes),
+        comments: thread(comments, None, ctx.viewer.as_ref(), &comment_votes),
         page: layout,
         story: view,
         moderator,
         removed_reason: story.removed_reason.clone(),
         locked: story.locked_at.is_some(),
     })
+    .map(shared)
 }
 
 /// The answer for a story a moderator removed: 410, with the reason (the same on its page and its

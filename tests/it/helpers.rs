@@ -408,3 +408,10 @@ pub async fn count(pool: &PgPool, table: &str) -> i64 {
         .await
         .unwrap()
 }
+
+/// Changes made around the app's own forms (straight into the database, as another process
+/// would) reach its caches within two polls of its change counter (src/web/cache.rs): waits that
+/// long, and a little more.
+pub async fn caches_catch_up() {
+    tokio::time::sleep(lien::web::cache::POLL * 3).await;
+}

@@ -78,6 +78,8 @@ struct Node {
     kind: String,
     relation: Option<String>,
     index: Option<String>,
+    /// What the index scan seeks (absent: it reads the index from its start).
+    cond: Option<String>,
 }
 
 fn nodes(plan: &Value) -> Vec<Node> {
@@ -87,6 +89,7 @@ fn nodes(plan: &Value) -> Vec<Node> {
             kind: text("Node Type").unwrap_or_default(),
             relation: text("Relation Name"),
             index: text("Index Name"),
+            cond: text("Index Cond"),
         });
         for child in node
             .get("Plans")
@@ -104,7 +107,9 @@ fn nodes(plan: &Value) -> Vec<Node> {
 
 /// What is wrong with a plan, if anything: none of the `wanted` indexes is used, or a big
 /// table is read sequentially.
-fn problems(plan: &Value, wanted: &[&str]) -> Vec<String> {
+/// With `seek`, the wanted index must also be entered at a key rather than read from its start
+/// (keyset pagination).
+fn problems(plan: &Value, wanted: &[&str], seek: bool) -> Vec<String> {
     let nodes = nodes(plan);
     let mut problems = Vec::new();
     let uses_index = nodes.iter().any(|node| {
@@ -113,9 +118,11 @@ fn problems(plan: &Value, wanted: &[&str]) -> Vec<String> {
                 .index
                 .as_deref()
                 .is_some_and(|index| wanted.contains(&index))
+            && (!seek || node.cond.as_deref().is_some_and(|c| c.contains("ROW(")))
     });
     if !uses_index {
-        problems.push(format!("uses none of {wanted:?}"));
+        let how = if seek { " to seek a row key" } else { "" };
+        problems.push(format!("uses none of {wanted:?}{how}"));
     }
     for node in &nodes {
         if node.kind == "Seq Scan"
@@ -153,10 +160,21 @@ struct Case {
     sql: String,
     params: Vec<Param>,
     wanted: &'static [&'static str],
+    seek: bool,
 }
 
 fn story_case(name: &str, listing: Listing, wanted: &'static [&'static str]) -> Case {
-    let mut params = vec![Param::Int(26), Param::Int(0)];
+    story_case_at(name, listing, None, wanted)
+}
+
+/// `after`: the page that follows this story, by keyset (`stories::list_after_sql`).
+fn story_case_at(
+    name: &str,
+    listing: Listing,
+    after: Option<i64>,
+    wanted: &'static [&'static str],
+) -> Case {
+    let mut params = vec![Param::Int(26), Param::Int(after.unwrap_or(0))];
     match &listing {
         Listing::Hot | Listing::New => {}
         Listing::Top { since } => params.push(Param::Time(*since)),
@@ -167,9 +185,13 @@ fn story_case(name: &str, listing: Listing, wanted: &'static [&'static str]) -> 
     }
     Case {
         name: name.to_owned(),
-        sql: stories::list_sql(&listing),
+        sql: match after {
+            Some(_) => stories::list_after_sql(&listing).expect("a keyed listing"),
+            None => stories::list_sql(&listing),
+        },
         params,
         wanted,
+        seek: after.is_some(),
     }
 }
 
@@ -181,6 +203,8 @@ struct Picks {
     rare_domain: String,
     prolific_author: i64,
     discussed_story: i64,
+    /// A story far down every list: where deep pages continue from.
+    deep_story: i64,
 }
 
 async fn picks(pool: &PgPool) -> Picks {
@@ -215,6 +239,8 @@ async fn picks(pool: &PgPool) -> Picks {
         )
         .await,
         discussed_story: int("select id from story order by comment_count desc limit 1").await,
+        deep_story: int("select id from story order by hot_rank desc, id desc offset 5000 limit 1")
+            .await,
     }
 }
 
@@ -223,7 +249,7 @@ async fn check(pool: &PgPool, cases: Vec<Case>) {
     let mut failures = Vec::new();
     for case in cases {
         let plan = plan(pool, &case.sql, &case.params).await;
-        let problems = problems(&plan, case.wanted);
+        let problems = problems(&plan, case.wanted, case.seek);
         if !problems.is_empty() {
             failures.push(format!(
                 "{}: {}\n    plan: {}",
@@ -293,6 +319,7 @@ async fn every_list_query_uses_its_index() {
             sql: comments::newest_sql(),
             params: vec![Param::Int(26), Param::Int(0), Param::NullInt],
             wanted: &["comment_new_idx"],
+            seek: false,
         },
         Case {
             name: "an author's newest comments".into(),
@@ -303,13 +330,55 @@ async fn every_list_query_uses_its_index() {
                 Param::Int(picks.prolific_author),
             ],
             wanted: &["comment_author_idx"],
+            seek: false,
         },
         Case {
             name: "a story's comments".into(),
             sql: comments::for_story_sql(),
             params: vec![Param::Int(picks.discussed_story)],
             wanted: &["comment_story_idx"],
+            seek: false,
         },
+    ];
+    check(&pool, cases).await;
+}
+
+/// Deep pages continue after a story (`?after=ID`): each list's index is entered at that
+/// story's key instead of being read from the top and skipped.
+#[tokio::test]
+async fn deep_pages_seek_their_index() {
+    let pool = seeded().await;
+    let picks = picks(&pool).await;
+    let after = Some(picks.deep_story);
+    let cases = vec![
+        story_case_at("hot after", Listing::Hot, after, &["story_hot_idx"]),
+        story_case_at("new after", Listing::New, after, &["story_new_idx"]),
+        story_case_at(
+            "top of the year after",
+            Listing::Top {
+                since: Utc::now() - Duration::days(365),
+            },
+            after,
+            &["story_top_idx", "story_new_idx"],
+        ),
+        story_case_at(
+            "popular tag after",
+            Listing::Tag(picks.popular_tag.clone()),
+            after,
+            &["story_hot_idx", "story_tag_tag_idx"],
+        ),
+        story_case_at(
+            "popular domain after",
+            Listing::Domain(picks.popular_domain.clone()),
+            after,
+            &["story_domain_idx", "story_new_idx"],
+        ),
+        story_case_at(
+            "author after",
+            Listing::Author(picks.prolific_author),
+            after,
+            &["story_author_idx"],
+        ),
     ];
     check(&pool, cases).await;
 }

@@ -2,6 +2,7 @@
 
 mod accounts;
 mod binary;
+mod caches;
 mod cluster;
 mod comments;
 mod delivery;

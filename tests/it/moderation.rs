@@ -193,6 +193,7 @@ async fn admin_is_for_moderators_only() {
     lien::db::moderation::set_role(&app.pool, None, "alice", "moderator")
         .await
         .unwrap();
+    crate::helpers::caches_catch_up().await;
     assert_eq!(alice.get("/admin").await.status(), StatusCode::OK);
 }
 

@@ -173,11 +173,21 @@ async fn new_is_newest_first_and_pages_by_25() {
     ids.reverse();
     assert_eq!(story_ids(&alice, "/new").await, ids[..25]);
     assert_eq!(story_ids(&alice, "/new?page=2").await, ids[25..]);
+    // The next link continues after the last story shown (keyset), and so do anonymous readers.
     let page = alice.page("/new").await;
+    let next = format!("/new?page=2&after={}", ids[24]);
     assert_eq!(
         select_attr(&page, "a[rel=next]", "href"),
-        vec!["/new?page=2"]
+        vec![next.clone()]
     );
+    assert_eq!(story_ids(&alice, &next).await, ids[25..]);
+    assert_eq!(story_ids(&app.browser(), &next).await, ids[25..]);
+    let page = alice.page(&next).await;
+    assert_eq!(
+        select_attr(&page, "a[rel=prev]", "href"),
+        vec!["/new?page=1"]
+    );
+    assert!(select_attr(&page, "a[rel=next]", "href").is_empty());
 }
 
 #[tokio::test]

@@ -1,0 +1,358 @@
+//! What lien keeps in memory so that reading costs little: whole rendered pages for anonymous
+//! readers, the story lists and discussions that signed-in pages are built from, and sessions.
+//!
+//! Everything cached is filed under the current *version*, a number each process keeps and raises
+//! whenever what a page could show may have changed; a raised version leaves every older entry
+//! unreachable (and the least used entries are evicted by size). The version rises:
+//! - when the `content_version` sequence moved (migration 0009: every statement on a shown table
+//!   draws from it), which [`watch_changes`] reads every [`POLL`]; so a write by any process, another
+//!   replica, `lien worker` or the CLI, is visible everywhere within about two polls;
+//! - once more one poll after such a change, for writes whose transaction committed after the poll
+//!   that saw their statement;
+//! - at once, when this process answered a form that changed something;
+//! - at least every [`MAX_AGE`], so relative times ("3 hours ago") and the windows of `/top` move on.
+//!
+//! The browser that wrote something reads around every cache for a few seconds (the `lien_wrote`
+//! cookie, see [`super::session::primary_after_write`]), so nobody waits to see their own change.
+
+use std::{
+    hash::Hash,
+    sync::{
+        atomic::{AtomicU64, Ordering},
+        Arc, Mutex, Weak,
+    },
+    time::{Duration, Instant, SystemTime},
+};
+
+use actix_web::{
+    body::{self, BodySize, BoxBody, MessageBody},
+    dev::{ServiceRequest, ServiceResponse},
+    http::{
+        header::{self, HeaderMap, HttpDate},
+        Method, StatusCode,
+    },
+    middleware::Next,
+    web::{self, Bytes},
+    Error, HttpMessage, HttpRequest, HttpResponse,
+};
+use quick_cache::{sync::Cache, Weighter};
+
+use super::{
+    session::{CsrfToken, SESSION_COOKIE, WROTE_COOKIE},
+    AppState,
+};
+use crate::{
+    db::{accounts::Person, comments::Comment, stories::Story},
+    error::AppResult,
+    metrics,
+};
+
+/// How often each process looks for changes made anywhere.
+pub const POLL: Duration = Duration::from_millis(250);
+
+/// The oldest anything cached may be.
+pub const MAX_AGE: Duration = Duration::from_secs(30);
+
+/// How long tag counts are kept: counting every story's tags takes a second at a million stories,
+/// and a count a few minutes old misleads nobody.
+const TAG_COUNTS_AGE: Duration = Duration::from_secs(300);
+
+/// Room for rendered pages: a front page is ~40 KB, a long discussion a few hundred.
+const PAGE_BYTES: u64 = 24 * 1024 * 1024;
+
+/// A page larger than this is rendered each time rather than crowding out a hundred others.
+const MAX_PAGE_BYTES: usize = 1024 * 1024;
+
+/// A signed-in visitor as pages show them: who they are and their unread notifications.
+pub struct Viewer {
+    pub person: Person,
+    pub unread: i64,
+}
+
+/// A story with its comments, as its page needs them.
+pub struct Discussion {
+    pub story: Story,
+    pub comments: Vec<Comment>,
+}
+
+/// A rendered response, as every anonymous reader of its URL gets it.
+pub struct Page {
+    status: StatusCode,
+    headers: HeaderMap,
+    body: Bytes,
+}
+
+#[derive(Clone)]
+struct PageWeight;
+
+impl Weighter<(u64, String), Arc<Page>> for PageWeight {
+    fn weight(&self, key: &(u64, String), page: &Arc<Page>) -> u64 {
+        // The key and the headers count too, roughly.
+        (page.body.len() + key.1.len() + 512) as u64
+    }
+}
+
+/// Marks a response as the same for every anonymous reader of its URL, so that it may be cached.
+/// Only handlers that know this set it; everything else is never cached.
+#[derive(Clone, Copy)]
+pub struct Shared;
+
+/// Marks `response` as [`Shared`].
+pub fn shared(mut response: HttpResponse) -> HttpResponse {
+    response.extensions_mut().insert(Shared);
+    response
+}
+
+/// Every tag with its number of stories, most used first.
+pub type TagCounts = Arc<Vec<(String, i64)>>;
+
+pub struct Caches {
+    version: AtomicU64,
+    pages: Cache<(u64, String), Arc<Page>, PageWeight>,
+    lists: Cache<(u64, String), Arc<Vec<Story>>>,
+    discussions: Cache<(u64, i64), Arc<Discussion>>,
+    sessions: Cache<(u64, String), Option<Arc<Viewer>>>,
+    /// When the tags were last counted, and the counts.
+    tag_counts: Mutex<Option<(Instant, TagCounts)>>,
+}
+
+impl Default for Caches {
+    fn default() -> Self {
+        Caches {
+            version: AtomicU64::new(0),
+            pages: Cache::with_weighter(2_000, PAGE_BYTES, PageWeight),
+            lists: Cache::new(500),
+            discussions: Cache::new(500),
+            sessions: Cache::new(10_000),
+            tag_counts: Mutex::new(None),
+        }
+    }
+}
+
+impl Caches {
+    fn version(&self) -> u64 {
+        self.version.load(Ordering::Acquire)
+    }
+
+    /// Leaves everything cached so far behind.
+    pub fn invalidate(&self) {
+        self.version.fetch_add(1, Ordering::AcqRel);
+    }
+
+    /// A story list through the cache, filed under `key` (the list's path and page).
+    pub async fn list<F>(&self, key: String, bypass: bool, load: F) -> AppResult<Arc<Vec<Story>>>
+    where
+        F: std::future::Future<Output = sqlx::Result<Vec<Story>>>,
+    {
+        through(&self.lists, (self.version(), key), bypass, async {
+            Ok(Arc::new(load.await?))
+        })
+        .await
+    }
+
+    /// A story and its comments through the cache.
+    pub async fn discussion<F>(&self, id: i64, bypass: bool, load: F) -> AppResult<Arc<Discussion>>
+    where
+        F: std::future::Future<Output = AppResult<Discussion>>,
+    {
+        through(&self.discussions, (self.version(), id), bypass, async {
+            Ok(Arc::new(load.await?))
+        })
+        .await
+    }
+
+    /// The session behind a cookie's token (None: no such session) through the cache.
+    pub async fn session<F>(&self, token: &str, load: F) -> AppResult<Option<Arc<Viewer>>>
+    where
+        F: std::future::Future<Output = AppResult<Option<Viewer>>>,
+    {
+        through(
+            &self.sessions,
+            (self.version(), token.to_owned()),
+            false,
+            async { Ok(load.await?.map(Arc::new)) },
+        )
+        .await
+    }
+
+    /// Every tag with its number of stories, counted at most every few minutes.
+    pub async fn tag_counts<F>(&self, bypass: bool, load: F) -> AppResult<TagCounts>
+    where
+        F: std::future::Future<Output = sqlx::Result<Vec<(String, i64)>>>,
+    {
+        if bypass {
+            return Ok(Arc::new(load.await?));
+        }
+        let kept = self.tag_counts.lock().expect("tag counts lock").clone();
+        if let Some((counted, tags)) = kept {
+            if counted.elapsed() < TAG_COUNTS_AGE {
+                return Ok(tags);
+            }
+        }
+        let tags = Arc::new(load.await?);
+        *self.tag_counts.lock().expect("tag counts lock") = Some((Instant::now(), tags.clone()));
+        Ok(tags)
+    }
+}
+
+/// The cached value under `key`, or what `load` gives (then cached). `bypass`: a reader who must
+/// see their own write; they load for themselves, and what they read (perhaps from the primary,
+/// ahead of the replica everyone else reads) is not kept for others.
+async fn through<K, V, F>(cache: &Cache<K, V>, key: K, bypass: bool, load: F) -> AppResult<V>
+where
+    K: Eq + Hash,
+    V: Clone,
+    F: std::future::Future<Output = AppResult<V>>,
+{
+    if bypass {
+        return load.await;
+    }
+    if let Some(value) = cache.get(&key) {
+        return Ok(value);
+    }
+    let value = load.await?;
+    cache.insert(key, value.clone());
+    Ok(value)
+}
+
+/// Runs for as long as the application state lives: raises the version when the database's
+/// `content_version` moved, one poll later again, and every [`MAX_AGE`].
+pub fn watch_changes(state: &web::Data<AppState>) {
+    let state: Weak<AppState> = Arc::downgrade(&state.clone().into_inner());
+    tokio::spawn(async move {
+        let mut seen: Option<i64> = None;
+        let mut settle = false;
+        let mut raised = Instant::now();
+        let mut ticks = tokio::time::interval(POLL);
+        ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            ticks.tick().await;
+            let Some(state) = state.upgrade() else { return };
+            let now: Option<i64> = sqlx::query_scalar("select last_value from content_version")
+                .fetch_one(&state.db.write)
+                .await
+                .inspect_err(|error| tracing::debug!(%error, "reading content_version"))
+                .ok();
+            // With no answer from the database nothing can be known to be fresh: keep nothing.
+            let changed = now.is_none() || now != seen;
+            if changed || settle || raised.elapsed() >= MAX_AGE {
+                state.caches.invalidate();
+                raised = Instant::now();
+            }
+            // Once more at the next poll: a transaction may commit after the poll that saw its
+            // statement, and pages rendered in between would otherwise keep its old state.
+            settle = changed;
+            seen = now.or(seen);
+        }
+    });
+}
+
+/// Middleware: answers anonymous GETs from the page cache, and caches the [`Shared`] responses
+/// it had to let through.
+pub async fn serve_cached(
+    req: ServiceRequest,
+    next: Next<impl MessageBody + 'static>,
+) -> Result<ServiceResponse<BoxBody>, Error> {
+    let state = req.app_data::<web::Data<AppState>>().cloned();
+    let (Some(state), Some(key)) = (state, page_key(req.request())) else {
+        return Ok(next.call(req).await?.map_into_boxed_body());
+    };
+    let key = (state.caches.version(), key);
+    if let Some(page) = state.caches.pages.get(&key) {
+        metrics::page_cache("hit");
+        let response = page.answer(req.request());
+        return Ok(req.into_response(response));
+    }
+    let csrf = req.extensions().get::<CsrfToken>().cloned();
+    let res = next.call(req).await?;
+    let response = res.response();
+    let small = matches!(response.body().size(), BodySize::Sized(n) if n <= MAX_PAGE_BYTES as u64);
+    let cacheable = response.status() == StatusCode::OK
+        && small
+        && response.extensions().contains::<Shared>()
+        && !response.headers().contains_key(header::SET_COOKIE)
+        // A form's CSRF token is the reader's own; a page that shows one is not shared.
+        && !csrf.is_some_and(|token| token.was_used());
+    if !cacheable {
+        metrics::page_cache("pass");
+        return Ok(res.map_into_boxed_body());
+    }
+    let (req, response) = res.into_parts();
+    let (head, body) = response.into_parts();
+    let bytes = body::to_bytes(body)
+        .await
+        .map_err(|e| Error::from(e.into()))?;
+    metrics::page_cache("miss");
+    let page = Page {
+        status: head.status(),
+        headers: head.headers().clone(),
+        body: bytes.clone(),
+    };
+    state.caches.pages.insert(key, Arc::new(page));
+    let response = head.set_body(bytes).map_into_boxed_body();
+    Ok(ServiceResponse::new(req, response))
+}
+
+/// What an anonymous GET is cached under: its path and query, and what it accepts (feeds and
+/// ActivityPub objects answer by `Accept`). None: this request is not served from the cache.
+fn page_key(req: &HttpRequest) -> Option<String> {
+    if req.method() != Method::GET
+        || req.cookie(SESSION_COOKIE).is_some()
+        || req.cookie(WROTE_COOKIE).is_some()
+    {
+        return None;
+    }
+    let accept = req
+        .headers()
+        .get(header::ACCEPT)
+        .map(|v| v.as_bytes())
+        .unwrap_or_default();
+    let accept = String::from_utf8_lossy(accept);
+    Some(format!("{}\n{accept}", req.uri()))
+}
+
+impl Page {
+    /// The cached response, or 304 when the reader's copy is still current.
+    fn answer(&self, req: &HttpRequest) -> HttpResponse {
+        let mut response = if self.still_current(req) {
+            let mut response = HttpResponse::NotModified().finish();
+            for name in [header::ETAG, header::LAST_MODIFIED, header::CACHE_CONTROL] {
+                if let Some(value) = self.headers.get(&name) {
+                    response.headers_mut().insert(name, value.clone());
+                }
+            }
+            response
+        } else {
+            let mut response = HttpResponse::with_body(self.status, self.body.clone());
+            for (name, value) in &self.headers {
+                response.headers_mut().append(name.clone(), value.clone());
+            }
+            response.map_into_boxed_body()
+        };
+        response.extensions_mut().insert(Shared);
+        response
+    }
+
+    /// A conditional GET naming this very version (by its ETag or, failing that, its date).
+    fn still_current(&self, req: &HttpRequest) -> bool {
+        let asked = |name| req.headers().get(name).and_then(|v| v.to_str().ok());
+        if let Some(tags) = asked(header::IF_NONE_MATCH) {
+            let ours = self.headers.get(header::ETAG).and_then(|v| v.to_str().ok());
+            return ours.is_some_and(|ours| tags.split(',').any(|tag| tag.trim() == ours));
+        }
+        let date = |value: Option<&str>| {
+            value
+                .and_then(|v| v.parse::<HttpDate>().ok())
+                .map(SystemTime::from)
+        };
+        let modified = date(
+            self.headers
+                .get(header::LAST_MODIFIED)
+                .and_then(|v| v.to_str().ok()),
+        );
+        match (modified, date(asked(header::IF_MODIFIED_SINCE))) {
+            (Some(modified), Some(since)) => modified <= since,
+            _ => false,
+        }
+    }
+}
