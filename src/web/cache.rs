@@ -28,7 +28,7 @@ use actix_web::{
     body::{self, BodySize, BoxBody, MessageBody},
     dev::{ServiceRequest, ServiceResponse},
     http::{
-        header::{self, HeaderMap, HttpDate},
+        header::{self, HeaderMap, HeaderValue, HttpDate},
         Method, StatusCode,
     },
     middleware::Next,
@@ -80,6 +80,27 @@ pub struct Page {
     status: StatusCode,
     headers: HeaderMap,
     body: Bytes,
+    /// The body compressed once, for the readers that take gzip (every browser and feed reader):
+    /// compressing each time would cost more than the rest of answering from memory.
+    gzipped: Bytes,
+}
+
+impl Page {
+    fn new(status: StatusCode, headers: HeaderMap, body: Bytes) -> Page {
+        use std::io::Write;
+        let mut gzip = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+        let gzipped = gzip
+            .write_all(&body)
+            .and_then(|()| gzip.finish())
+            .map(Bytes::from)
+            .unwrap_or_default();
+        Page {
+            status,
+            headers,
+            body,
+            gzipped,
+        }
+    }
 }
 
 #[derive(Clone)]
@@ -88,7 +109,7 @@ struct PageWeight;
 impl Weighter<(u64, String), Arc<Page>> for PageWeight {
     fn weight(&self, key: &(u64, String), page: &Arc<Page>) -> u64 {
         // The key and the headers count too, roughly.
-        (page.body.len() + key.1.len() + 512) as u64
+        (page.body.len() + page.gzipped.len() + key.1.len() + 512) as u64
     }
 }
 
@@ -283,11 +304,7 @@ pub async fn serve_cached(
         .await
         .map_err(|e| Error::from(e.into()))?;
     metrics::page_cache("miss");
-    let page = Page {
-        status: head.status(),
-        headers: head.headers().clone(),
-        body: bytes.clone(),
-    };
+    let page = Page::new(head.status(), head.headers().clone(), bytes.clone());
     state.caches.pages.insert(key, Arc::new(page));
     let response = head.set_body(bytes).map_into_boxed_body();
     Ok(ServiceResponse::new(req, response))
@@ -311,6 +328,22 @@ fn page_key(req: &HttpRequest) -> Option<String> {
     Some(format!("{}\n{accept}", req.uri()))
 }
 
+/// Whether the reader takes gzip (`Accept-Encoding: gzip`, `gzip;q=0.8`, not `gzip;q=0`).
+fn accepts_gzip(req: &HttpRequest) -> bool {
+    req.headers()
+        .get_all(header::ACCEPT_ENCODING)
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .any(|coding| {
+            let mut parts = coding.split(';').map(str::trim);
+            let weight = |p: &str| p.strip_prefix("q=").map(|q| q.trim().parse::<f32>());
+            parts
+                .next()
+                .is_some_and(|name| name.eq_ignore_ascii_case("gzip"))
+                && parts.all(|p| !matches!(weight(p), Some(Ok(q)) if q <= 0.0))
+        })
+}
+
 impl Page {
     /// The cached response, or 304 when the reader's copy is still current.
     fn answer(&self, req: &HttpRequest) -> HttpResponse {
@@ -323,10 +356,18 @@ impl Page {
             }
             response
         } else {
-            let mut response = HttpResponse::with_body(self.status, self.body.clone());
+            let gzip = !self.gzipped.is_empty() && accepts_gzip(req);
+            let body = if gzip { &self.gzipped } else { &self.body };
+            let mut response = HttpResponse::with_body(self.status, body.clone());
+            let headers = response.headers_mut();
             for (name, value) in &self.headers {
-                response.headers_mut().append(name.clone(), value.clone());
+                headers.append(name.clone(), value.clone());
             }
+            if gzip {
+                // Already encoded: the compression middleware leaves such a response alone.
+                headers.insert(header::CONTENT_ENCODING, HeaderValue::from_static("gzip"));
+            }
+            headers.append(header::VARY, HeaderValue::from_static("accept-encoding"));
             response.map_into_boxed_body()
         };
         response.extensions_mut().insert(Shared);

@@ -170,3 +170,41 @@ async fn a_ban_made_elsewhere_reaches_cached_sessions_within_a_second() {
     };
     assert!(refused < Duration::from_secs(1), "{refused:?}");
 }
+
+#[tokio::test]
+async fn cached_pages_are_compressed_once_for_those_who_take_gzip() {
+    use std::io::Read;
+    let app = TestApp::spawn().await;
+    let alice = app.user("alice").await;
+    alice
+        .share("https://example.com/gzip", "Squeezed", "cache")
+        .await;
+    let raw = reqwest::Client::builder().no_gzip().build().unwrap();
+    let get = |encoding: &'static str| {
+        raw.get(format!("{}/", app.address))
+            .header(header::ACCEPT_ENCODING, encoding)
+            .send()
+    };
+    let plain = get("identity").await.unwrap();
+    assert!(plain.headers().get(header::CONTENT_ENCODING).is_none());
+    let plain = plain.text().await.unwrap();
+    assert!(plain.contains("Squeezed"));
+    // The first answer filled the cache; these come from it, one plain, one compressed.
+    for (encoding, compressed) in [("gzip, deflate, br", true), ("gzip;q=0", false)] {
+        let response = get(encoding).await.unwrap();
+        let coded = response.headers().get(header::CONTENT_ENCODING).cloned();
+        let body = response.bytes().await.unwrap();
+        let text = if compressed {
+            assert_eq!(coded.unwrap(), "gzip");
+            let mut text = String::new();
+            flate2::read::GzDecoder::new(&body[..])
+                .read_to_string(&mut text)
+                .unwrap();
+            text
+        } else {
+            assert!(coded.is_none(), "{encoding}");
+            String::from_utf8(body.to_vec()).unwrap()
+        };
+        assert_eq!(text, plain, "{encoding}");
+    }
+}
