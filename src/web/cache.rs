@@ -113,6 +113,39 @@ impl Weighter<(u64, String), Arc<Page>> for PageWeight {
     }
 }
 
+/// Room for the story lists and discussions signed-in pages are built from.
+const ROWS_BYTES: u64 = 12 * 1024 * 1024;
+
+/// Roughly what rows take in memory: their text and a fixed share for the rest.
+#[derive(Clone)]
+struct RowsWeight;
+
+fn story_bytes(s: &Story) -> usize {
+    400 + s.ap_id.len()
+        + s.title.len()
+        + s.body.len()
+        + s.body_html.len()
+        + s.url.as_ref().map_or(0, String::len)
+        + s.tags.iter().map(|t| t.len() + 24).sum::<usize>()
+}
+
+impl Weighter<(u64, String), Arc<Vec<Story>>> for RowsWeight {
+    fn weight(&self, key: &(u64, String), rows: &Arc<Vec<Story>>) -> u64 {
+        (key.1.len() + rows.iter().map(story_bytes).sum::<usize>()) as u64
+    }
+}
+
+impl Weighter<(u64, i64), Arc<Discussion>> for RowsWeight {
+    fn weight(&self, _: &(u64, i64), d: &Arc<Discussion>) -> u64 {
+        let comments: usize = d
+            .comments
+            .iter()
+            .map(|c| 300 + c.ap_id.len() + c.story_title.len() + c.body.len() + c.body_html.len())
+            .sum();
+        (story_bytes(&d.story) + comments) as u64
+    }
+}
+
 /// Marks a response as the same for every anonymous reader of its URL, so that it may be cached.
 /// Only handlers that know this set it; everything else is never cached.
 #[derive(Clone, Copy)]
@@ -130,8 +163,8 @@ pub type TagCounts = Arc<Vec<(String, i64)>>;
 pub struct Caches {
     version: AtomicU64,
     pages: Cache<(u64, String), Arc<Page>, PageWeight>,
-    lists: Cache<(u64, String), Arc<Vec<Story>>>,
-    discussions: Cache<(u64, i64), Arc<Discussion>>,
+    lists: Cache<(u64, String), Arc<Vec<Story>>, RowsWeight>,
+    discussions: Cache<(u64, i64), Arc<Discussion>, RowsWeight>,
     sessions: Cache<(u64, String), Option<Arc<Viewer>>>,
     /// When the tags were last counted, and the counts.
     tag_counts: Mutex<Option<(Instant, TagCounts)>>,
@@ -142,8 +175,8 @@ impl Default for Caches {
         Caches {
             version: AtomicU64::new(0),
             pages: Cache::with_weighter(2_000, PAGE_BYTES, PageWeight),
-            lists: Cache::new(500),
-            discussions: Cache::new(500),
+            lists: Cache::with_weighter(200, ROWS_BYTES / 2, RowsWeight),
+            discussions: Cache::with_weighter(200, ROWS_BYTES / 2, RowsWeight),
             sessions: Cache::new(10_000),
             tag_counts: Mutex::new(None),
         }
@@ -219,10 +252,11 @@ impl Caches {
 /// The cached value under `key`, or what `load` gives (then cached). `bypass`: a reader who must
 /// see their own write; they load for themselves, and what they read (perhaps from the primary,
 /// ahead of the replica everyone else reads) is not kept for others.
-async fn through<K, V, F>(cache: &Cache<K, V>, key: K, bypass: bool, load: F) -> AppResult<V>
+async fn through<K, V, W, F>(cache: &Cache<K, V, W>, key: K, bypass: bool, load: F) -> AppResult<V>
 where
     K: Eq + Hash,
     V: Clone,
+    W: Weighter<K, V> + Clone,
     F: std::future::Future<Output = AppResult<V>>,
 {
     if bypass {
