@@ -27,12 +27,26 @@ pub struct Comment {
     pub deleted_at: Option<DateTime<Utc>>,
     /// Removed by a moderator: shown as a placeholder that keeps its replies.
     pub removed_at: Option<DateTime<Utc>>,
+    /// Written by a banned person or on a blocked server: left out of threads like a deleted
+    /// comment (a placeholder only where it has replies to keep in place).
+    pub author_hidden: bool,
+}
+
+impl Comment {
+    /// Whether a thread shows it only as a placeholder: deleted, or its author is hidden.
+    pub fn is_gone(&self) -> bool {
+        self.deleted_at.is_some() || self.author_hidden
+    }
 }
 
 const COMMENT_SELECT: &str = "
     select c.id, c.ap_id, c.local, c.story_id, s.title as story_title, c.parent_id, c.author_id,
-           p.name as author_name, p.host as author_host, c.body, c.body_html, c.score, c.upvotes,
-           c.downvotes, c.created_at, c.updated_at, c.deleted_at, c.removed_at
+           case when p.deleted_at is null then p.name else '[deleted]' end as author_name,
+           case when p.deleted_at is null then p.host end as author_host,
+           c.body, c.body_html, c.score, c.upvotes, c.downvotes, c.created_at, c.updated_at,
+           c.deleted_at, c.removed_at,
+           (p.banned_at is not null
+            or coalesce(p.host in (select host from instance_block), false)) as author_hidden
     from comment c join person p on p.id = c.author_id join story s on s.id = c.story_id";
 
 /// Every comment of a story (deleted ones too, as placeholders), best first among siblings:

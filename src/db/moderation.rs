@@ -203,16 +203,28 @@ async fn apply(
     Ok(query.execute(&mut **tx).await?.rows_affected() > 0)
 }
 
-/// Sets a local person's role; false when there is no such local person.
+/// The roles a local person can have.
+pub const ROLES: [&str; 3] = ["user", "moderator", "admin"];
+
+/// Sets a local person's role and logs it with the reason: what `lien user set-role` and /admin
+/// both run. False when there is no such live local person, or it already has that role.
 pub async fn set_role(
     pool: &PgPool,
     moderator: Option<i64>,
     name: &str,
     role: &str,
+    reason: &str,
 ) -> sqlx::Result<bool> {
+    if !ROLES.contains(&role) {
+        return Err(sqlx::Error::InvalidArgument(format!(
+            "{role} is not a role"
+        )));
+    }
     let mut tx = pool.begin().await?;
     let person: Option<(i64, String)> = sqlx::query_as(
-        "update person set role = $2 where local and lower(name) = lower($1) returning id, name",
+        "update person set role = $2
+         where local and lower(name) = lower($1) and deleted_at is null and role <> $2
+         returning id, name",
     )
     .bind(name)
     .bind(role)
@@ -226,11 +238,21 @@ pub async fn set_role(
         moderator,
         "set_role",
         &Target::Person(id, name),
-        &format!("role set to {role}"),
+        &format!("role set to {role}: {reason}"),
     )
     .await?;
     tx.commit().await?;
     Ok(true)
+}
+
+/// Moderators and administrators, for /admin: name and role.
+pub async fn staff(db: impl PgExecutor<'_>) -> sqlx::Result<Vec<(String, String)>> {
+    sqlx::query_as(
+        "select name, role from person where local and role <> 'user' and deleted_at is null
+         order by role, name",
+    )
+    .fetch_all(db)
+    .await
 }
 
 /// Whether a server is blocked. `host` as in `person.host`.

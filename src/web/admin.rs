@@ -26,6 +26,7 @@ use crate::{
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.route("/admin", web::get().to(admin))
         .route("/admin/moderate", web::post().to(moderate))
+        .route("/admin/role", web::post().to(set_role))
         .route("/modlog", web::get().to(modlog))
         .route("/s/{id}/report", web::post().to(report_story))
         .route("/c/{id}/report", web::post().to(report_comment));
@@ -56,6 +57,9 @@ struct AdminPage {
     blocks: Vec<Block>,
     /// Accounts waiting for approval: name and when they signed up.
     applicants: Vec<(String, chrono::DateTime<chrono::Utc>)>,
+    /// Moderators and administrators: name and role.
+    staff: Vec<(String, String)>,
+    roles: [&'static str; 3],
 }
 
 impl AdminPage {
@@ -76,6 +80,8 @@ async fn admin(ctx: Ctx) -> AppResult<HttpResponse> {
         bans: moderation::bans(db).await?,
         blocks: moderation::blocks(db).await?,
         applicants: moderation::applicants(db).await?,
+        staff: moderation::staff(db).await?,
+        roles: moderation::ROLES,
         page: Layout::new(&ctx, "Administration"),
     })
 }
@@ -160,6 +166,48 @@ async fn moderate(ctx: Ctx, CsrfForm(form): CsrfForm<ModerateForm>) -> AppResult
     }
     tx.commit().await?;
     Ok(see_other(&back))
+}
+
+#[derive(Deserialize)]
+struct RoleForm {
+    #[serde(default)]
+    name: String,
+    #[serde(default)]
+    role: String,
+    #[serde(default)]
+    reason: String,
+}
+
+/// Makes a local person a user, a moderator or an administrator: administrators only, and never
+/// their own role (so that the last one cannot lock everyone out by mistake).
+async fn set_role(ctx: Ctx, CsrfForm(form): CsrfForm<RoleForm>) -> AppResult<HttpResponse> {
+    let admin = ctx.require_moderator()?;
+    if !admin.is_admin() {
+        return Err(AppError::Forbidden(
+            "only administrators may change roles".into(),
+        ));
+    }
+    let reason = check_reason(&form.reason)?;
+    let role = form.role.as_str();
+    if !moderation::ROLES.contains(&role) {
+        return Err(AppError::BadRequest(format!(
+            "{role} is not a role: user, moderator or admin"
+        )));
+    }
+    let name = form.name.trim().trim_start_matches('@');
+    let person = crate::db::accounts::find_local(&ctx.state.db.write, name)
+        .await?
+        .filter(|p| p.deleted_at.is_none())
+        .ok_or(AppError::NotFound)?;
+    if person.id == admin.id {
+        return Err(AppError::BadRequest(
+            "you cannot change your own role".into(),
+        ));
+    }
+    if !moderation::set_role(&ctx.state.db.write, Some(admin.id), name, role, reason).await? {
+        return Err(AppError::Conflict(format!("{name} is {role} already")));
+    }
+    Ok(see_other("/admin"))
 }
 
 #[derive(Template)]
