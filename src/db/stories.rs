@@ -53,7 +53,9 @@ pub struct Preview {
 }
 
 const STORY_SELECT: &str = "
-    select s.id, s.ap_id, s.local, s.author_id, p.name as author_name, p.host as author_host,
+    select s.id, s.ap_id, s.local, s.author_id,
+           case when p.deleted_at is null then p.name else '[deleted]' end as author_name,
+           case when p.deleted_at is null then p.host end as author_host,
            s.title, s.url, s.domain, s.body, s.body_html, s.score, s.upvotes, s.downvotes,
            s.comment_count, s.boost_count, s.created_at, s.updated_at, s.deleted_at,
            s.removed_at, s.removed_reason, s.locked_at,

@@ -231,3 +231,31 @@ pub async fn accept_follow(
     });
     queue_to_person(tx, state, activity, followee, follower).await
 }
+
+/// A local account was deleted: `Delete` of the actor, signed by it, to its followers and to every
+/// server lien knows (any of them may hold its posts, and peers such as Mastodon and lien drop an
+/// actor's posts when it is deleted). Queued before the account's follows go, in the deletion's
+/// transaction; the person row stays, so its key signs the deliveries.
+pub async fn account_deleted(
+    tx: &mut Transaction<'_, Postgres>,
+    state: &AppState,
+    person: &ActorRow,
+) -> FedResult<()> {
+    let mut inboxes = actors::follower_inboxes(&mut **tx, person.id).await?;
+    inboxes.extend(actors::peer_inboxes(&mut **tx).await?);
+    let activity = json!({
+        "id": new_activity_id(&state.config.origin()),
+        "type": "Delete",
+        "actor": person.ap_id,
+        "object": person.ap_id,
+        "to": [PUBLIC],
+    });
+    queue(
+        tx,
+        state,
+        activity,
+        Signer::Person(person.id),
+        parse_inboxes(inboxes),
+    )
+    .await
+}
