@@ -4,6 +4,7 @@ pub mod accounts;
 pub mod admin;
 pub mod comments;
 pub mod feeds;
+pub mod invitations;
 pub mod media;
 pub mod notifications;
 pub mod ops;
@@ -45,6 +46,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .configure(votes::routes)
         .configure(people::routes)
         .configure(admin::routes)
+        .configure(invitations::routes)
         .configure(notifications::routes);
 }
 

@@ -23,6 +23,8 @@ pub enum Action {
     Comment,
     Vote,
     Report,
+    /// Invitation links made.
+    Invite,
     Search,
     /// Activities POSTed to an inbox, by the peer's address.
     Inbox,
@@ -41,6 +43,7 @@ impl Action {
             Action::Comment => (120, 10 * MINUTE),
             Action::Vote => (600, 10 * MINUTE),
             Action::Report => (30, 10 * MINUTE),
+            Action::Invite => (20, 24 * 60 * MINUTE),
             Action::Search => (120, MINUTE),
             Action::Inbox => (3000, MINUTE),
         }
