@@ -266,3 +266,22 @@ pub async fn tombstone(tx: &mut Transaction<'_, Postgres>, id: i64) -> sqlx::Res
     }
     Ok(story.is_some())
 }
+
+/// Brings a deleted comment back, counted on its story again (its author's `Undo` of the
+/// `Delete`); its text comes back with the fetched object. True if it was deleted.
+pub async fn untombstone(tx: &mut Transaction<'_, Postgres>, id: i64) -> sqlx::Result<bool> {
+    let story: Option<i64> = sqlx::query_scalar(
+        "update comment set deleted_at = null where id = $1 and deleted_at is not null
+         returning story_id",
+    )
+    .bind(id)
+    .fetch_optional(&mut **tx)
+    .await?;
+    if let Some(story) = story {
+        sqlx::query("update story set comment_count = comment_count + 1 where id = $1")
+            .bind(story)
+            .execute(&mut **tx)
+            .await?;
+    }
+    Ok(story.is_some())
+}

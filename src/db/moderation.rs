@@ -354,13 +354,16 @@ pub struct Report {
     pub title: String,
     pub reason: String,
     pub created_at: DateTime<Utc>,
+    /// The reported post lives on another server, where the report can be forwarded.
+    pub remote: bool,
 }
 
 /// Open reports, oldest first.
 pub async fn open_reports(db: impl PgExecutor<'_>) -> sqlx::Result<Vec<Report>> {
     sqlx::query_as(
         "select r.id, p.name as reporter_name, p.host as reporter_host, r.story_id, r.comment_id,
-                coalesce(s.title, cs.title, '') as title, r.reason, r.created_at
+                coalesce(s.title, cs.title, '') as title, r.reason, r.created_at,
+                not coalesce(s.local, c.local) as remote
          from report r join person p on p.id = r.reporter_id
          left join story s on s.id = r.story_id
          left join comment c on c.id = r.comment_id
@@ -369,4 +372,15 @@ pub async fn open_reports(db: impl PgExecutor<'_>) -> sqlx::Result<Vec<Report>> 
     )
     .fetch_all(db)
     .await
+}
+
+/// What a report names and why: (story, comment, reason).
+pub async fn report_subject(
+    db: impl PgExecutor<'_>,
+    report_id: i64,
+) -> sqlx::Result<Option<(Option<i64>, Option<i64>, String)>> {
+    sqlx::query_as("select story_id, comment_id, reason from report where id = $1")
+        .bind(report_id)
+        .fetch_optional(db)
+        .await
 }

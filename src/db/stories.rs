@@ -391,6 +391,15 @@ pub async fn tombstone(db: impl PgExecutor<'_>, id: i64) -> sqlx::Result<bool> {
         .map(|done| done.rows_affected() == 1)
 }
 
+/// Brings a deleted story back (its author's `Undo` of the `Delete`). True if it was deleted.
+pub async fn untombstone(db: impl PgExecutor<'_>, id: i64) -> sqlx::Result<bool> {
+    sqlx::query("update story set deleted_at = null where id = $1 and deleted_at is not null")
+        .bind(id)
+        .execute(db)
+        .await
+        .map(|done| done.rows_affected() == 1)
+}
+
 /// Counts a boost (an `Announce`) once per person; returns whether it was new.
 pub async fn add_boost(
     db: &PgPool,

@@ -6,6 +6,7 @@ mod cluster;
 mod comments;
 mod deletion;
 mod delivery;
+mod federated_moderation;
 mod federation;
 mod fedify;
 mod feeds;
