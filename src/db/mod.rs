@@ -6,6 +6,7 @@ pub mod actors;
 pub mod comments;
 pub mod embedded;
 pub mod invitations;
+pub mod login_failures;
 pub mod moderation;
 pub mod notifications;
 pub mod previews;

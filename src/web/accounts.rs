@@ -15,7 +15,7 @@ use crate::{
     config::Registration,
     db::{
         accounts::{self, LeftContent},
-        actors, invitations, moderation,
+        actors, invitations, login_failures, moderation,
     },
     error::{AppError, AppResult},
     federation::outbox,
@@ -197,14 +197,20 @@ async fn login_form(ctx: Ctx) -> AppResult<HttpResponse> {
 }
 
 async fn login(ctx: Ctx, CsrfForm(form): CsrfForm<Credentials>) -> AppResult<HttpResponse> {
-    // Failed logins are limited hard, by address and by the name tried; a limited attempt is not
-    // even checked, so guessing gets nowhere.
-    let name_key = format!("name:{}", form.name.trim().to_lowercase());
-    let keys = [ctx.ip.as_str(), name_key.as_str()];
-    let limits = &ctx.state.limits;
-    limits
-        .peek(Action::LoginFailure, &keys)
-        .map_err(AppError::TooManyRequests)?;
+    // Failed logins are limited hard, by address and by the name tried, and counted in the
+    // database so that every process sharing it keeps one count; a limited attempt is not even
+    // checked, so guessing gets nowhere.
+    let keys = [
+        ctx.ip.clone(),
+        format!("name:{}", form.name.trim().to_lowercase()),
+    ];
+    let limited = ctx.state.limits.enabled();
+    let db = &ctx.state.db.write;
+    if limited {
+        if let Some(seconds) = login_failures::wait(db, &keys).await? {
+            return Err(AppError::TooManyRequests(seconds));
+        }
+    }
     ctx.limit(Action::Login)?;
     match registry::authenticate(&ctx.state.db.write, &form.name, &form.password).await? {
         Some(person) if person.banned_at.is_some() => {
@@ -215,8 +221,8 @@ async fn login(ctx: Ctx, CsrfForm(form): CsrfForm<Credentials>) -> AppResult<Htt
         )),
         Some(person) => start_session(&ctx, person.id).await,
         None => {
-            if let Err(seconds) = limits.hit(Action::LoginFailure, &keys) {
-                return Err(AppError::TooManyRequests(seconds));
+            if limited {
+                login_failures::record(db, &keys).await?;
             }
             let page = LoginPage {
                 page: Layout::new(&ctx, "Log in"),

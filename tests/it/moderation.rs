@@ -397,6 +397,34 @@ async fn rapid_failed_logins_meet_429() {
     assert_eq!(response.status(), StatusCode::TOO_MANY_REQUESTS);
 }
 
+#[tokio::test]
+async fn failed_logins_are_counted_across_processes() {
+    let first = TestApp::spawn().await;
+    let second = first.sibling().await;
+    first.user("alice").await;
+    let guess = |app: &TestApp, n: usize| {
+        let browser = app.browser();
+        async move {
+            browser
+                .post(
+                    "/login",
+                    &[("name", "alice"), ("password", &format!("guess {n}"))],
+                )
+                .await
+                .status()
+        }
+    };
+    // Ten wrong guesses spread over two processes use up one budget.
+    for n in 0..5 {
+        assert_eq!(guess(&first, n).await, StatusCode::UNAUTHORIZED);
+        assert_eq!(guess(&second, n).await, StatusCode::UNAUTHORIZED);
+    }
+    assert_eq!(guess(&first, 10).await, StatusCode::TOO_MANY_REQUESTS);
+    assert_eq!(guess(&second, 11).await, StatusCode::TOO_MANY_REQUESTS);
+    let rows = count(&first.pool, "login_failure").await;
+    assert_eq!(rows, 20, "by address and by name, ten each");
+}
+
 #[test]
 fn the_command_line_takes_roles_bans_and_unbans() {
     use clap::Parser;
