@@ -65,6 +65,9 @@ pub enum UserCommand {
         name: String,
         #[arg(value_parser = ["user", "moderator", "admin"])]
         role: String,
+        /// Why, for the public moderation log.
+        #[arg(long, default_value = "set from the command line")]
+        reason: String,
     },
     /// Ban a local account: it can no longer log in, post or vote. Logged in /modlog.
     Ban {
@@ -115,13 +118,17 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
         Command::User {
-            action: UserCommand::SetRole { name, role },
+            action: UserCommand::SetRole { name, role, reason },
         } => {
+            if reason.trim().is_empty() {
+                bail!("give a reason");
+            }
             let database = Database::open(&cli.config, Claim::Borrower).await?;
-            let result = moderation::set_role(&database.db.write, None, &name, &role).await;
+            let result =
+                moderation::set_role(&database.db.write, None, &name, &role, reason.trim()).await;
             database.close().await;
             if !result? {
-                bail!("there is no local account named {name}");
+                bail!("there is no local account named {name}, or it is {role} already");
             }
             println!("{name} is now {role}");
             Ok(())

@@ -3,7 +3,7 @@
 use chrono::{DateTime, Duration, Utc};
 use rand::RngCore;
 use sha2::{Digest, Sha256};
-use sqlx::{PgExecutor, PgPool};
+use sqlx::{PgExecutor, PgPool, Postgres, Transaction};
 
 /// How long a login lasts without being used again.
 pub const SESSION_DAYS: i64 = 30;
@@ -25,6 +25,8 @@ pub struct Person {
     pub banned_at: Option<DateTime<Utc>>,
     /// A new account waiting for a moderator's approval (LIEN_REGISTRATION=approval).
     pub awaiting_approval: bool,
+    /// Set once the account was deleted: it cannot log in, and what it kept shows as "[deleted]".
+    pub deleted_at: Option<DateTime<Utc>>,
 }
 
 impl Person {
@@ -47,7 +49,7 @@ impl Person {
 }
 
 const PERSON_COLUMNS: &str =
-    "id, name, host, local, ap_id, display_name, bio, avatar_url, role, created_at, banned_at, awaiting_approval";
+    "id, name, host, local, ap_id, display_name, bio, avatar_url, role, created_at, banned_at, awaiting_approval, deleted_at";
 
 /// What a new local account is made of; the caller has validated and hashed.
 pub struct NewLocalPerson<'a> {
@@ -108,16 +110,18 @@ pub async fn find_remote(
     .await
 }
 
-/// The stored password hash of a local account, for logging in.
+/// The stored password hash of a local account, for logging in; none for a deleted account.
 pub async fn password_hash(
     db: impl PgExecutor<'_>,
     person_id: i64,
 ) -> sqlx::Result<Option<String>> {
-    sqlx::query_scalar("select password_hash from person where id = $1 and local")
-        .bind(person_id)
-        .fetch_optional(db)
-        .await
-        .map(Option::flatten)
+    sqlx::query_scalar(
+        "select password_hash from person where id = $1 and local and deleted_at is null",
+    )
+    .bind(person_id)
+    .fetch_optional(db)
+    .await
+    .map(Option::flatten)
 }
 
 pub async fn set_password_hash(
@@ -210,7 +214,7 @@ pub async fn create_session(db: impl PgExecutor<'_>, person_id: i64) -> sqlx::Re
 pub async fn session_person(db: impl PgExecutor<'_>, token: &str) -> sqlx::Result<Option<Person>> {
     sqlx::query_as(&format!(
         "select {cols} from person p join session s on s.person_id = p.id
-         where s.token_hash = $1 and s.expires_at > now()",
+         where s.token_hash = $1 and s.expires_at > now() and p.deleted_at is null",
         cols = PERSON_COLUMNS
             .split(", ")
             .map(|c| format!("p.{c}"))
@@ -237,4 +241,63 @@ pub async fn delete_sessions_of(db: impl PgExecutor<'_>, person_id: i64) -> sqlx
         .execute(db)
         .await
         .map(drop)
+}
+
+/// What happens to a deleted account's stories and comments.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LeftContent {
+    /// They stay, under "[deleted]".
+    Keep,
+    /// Their text goes; comments stay as placeholders so that replies keep their place.
+    Remove,
+}
+
+/// Deletes a local account in the caller's transaction (which also queues the `Delete` of the
+/// actor). The row stays, tombstoned: the name stays taken and the keys stay to sign what is still
+/// queued; the profile, password, sessions, follows, notifications and open invitations go.
+pub async fn delete_account(
+    tx: &mut Transaction<'_, Postgres>,
+    person_id: i64,
+    content: LeftContent,
+) -> sqlx::Result<()> {
+    if content == LeftContent::Remove {
+        sqlx::query(
+            "update story set deleted_at = coalesce(deleted_at, now()), body = '', body_html = ''
+             where author_id = $1",
+        )
+        .bind(person_id)
+        .execute(&mut **tx)
+        .await?;
+        let comment_ids: Vec<i64> = sqlx::query_scalar(
+            "select id from comment where author_id = $1 and deleted_at is null",
+        )
+        .bind(person_id)
+        .fetch_all(&mut **tx)
+        .await?;
+        for id in comment_ids {
+            super::comments::tombstone(tx, id).await?;
+        }
+    }
+    // The password hash cannot be null for a local person; an empty one matches nothing, and
+    // `password_hash` does not hand it out anyway.
+    sqlx::query(
+        "update person set deleted_at = now(), password_hash = '', display_name = '', bio = '',
+                avatar_url = null, feed_token = null, role = 'user'
+         where id = $1 and local and deleted_at is null",
+    )
+    .bind(person_id)
+    .execute(&mut **tx)
+    .await?;
+    for statement in [
+        "delete from session where person_id = $1",
+        "delete from follow where follower_id = $1 or followee_id = $1",
+        "delete from notification where recipient_id = $1",
+        "delete from invitation where inviter_id = $1 and used_at is null",
+    ] {
+        sqlx::query(statement)
+            .bind(person_id)
+            .execute(&mut **tx)
+            .await?;
+    }
+    Ok(())
 }

@@ -22,10 +22,12 @@ pub struct ActorRow {
     pub private_key_pem: Option<String>,
     pub created_at: DateTime<Utc>,
     pub fetched_at: Option<DateTime<Utc>>,
+    /// A deleted account (local: by its owner; remote: by the `Delete` of the actor).
+    pub deleted_at: Option<DateTime<Utc>>,
 }
 
 const ACTOR_COLUMNS: &str = "id, name, host, local, ap_id, display_name, bio, avatar_url, inbox_url, \
-     shared_inbox_url, followers_url, profile_url, public_key_pem, private_key_pem, created_at, fetched_at";
+     shared_inbox_url, followers_url, profile_url, public_key_pem, private_key_pem, created_at, fetched_at, deleted_at";
 
 pub async fn by_ap_id(db: impl PgExecutor<'_>, ap_id: &str) -> sqlx::Result<Option<ActorRow>> {
     sqlx::query_as(&format!(
@@ -203,4 +205,16 @@ pub async fn first_receipt(
         .execute(&mut **tx)
         .await
         .map(|done| done.rows_affected() == 1)
+}
+
+/// One inbox per known peer server (its shared inbox when it has one): where an account's
+/// deletion is announced, since any of them may hold its posts.
+pub async fn peer_inboxes(db: impl PgExecutor<'_>) -> sqlx::Result<Vec<String>> {
+    sqlx::query_scalar(
+        "select distinct on (host) coalesce(shared_inbox_url, inbox_url) from person
+         where not local and coalesce(shared_inbox_url, inbox_url) is not null
+         order by host, shared_inbox_url is null, id",
+    )
+    .fetch_all(db)
+    .await
 }

@@ -27,12 +27,26 @@ pub struct Comment {
     pub deleted_at: Option<DateTime<Utc>>,
     /// Removed by a moderator: shown as a placeholder that keeps its replies.
     pub removed_at: Option<DateTime<Utc>>,
+    /// Written by a banned person or on a blocked server: left out of threads like a deleted
+    /// comment (a placeholder only where it has replies to keep in place).
+    pub author_hidden: bool,
+}
+
+impl Comment {
+    /// Whether a thread shows it only as a placeholder: deleted, or its author is hidden.
+    pub fn is_gone(&self) -> bool {
+        self.deleted_at.is_some() || self.author_hidden
+    }
 }
 
 const COMMENT_SELECT: &str = "
     select c.id, c.ap_id, c.local, c.story_id, s.title as story_title, c.parent_id, c.author_id,
-           p.name as author_name, p.host as author_host, c.body, c.body_html, c.score, c.upvotes,
-           c.downvotes, c.created_at, c.updated_at, c.deleted_at, c.removed_at
+           case when p.deleted_at is null then p.name else '[deleted]' end as author_name,
+           case when p.deleted_at is null then p.host end as author_host,
+           c.body, c.body_html, c.score, c.upvotes, c.downvotes, c.created_at, c.updated_at,
+           c.deleted_at, c.removed_at,
+           (p.banned_at is not null
+            or coalesce(p.host in (select host from instance_block), false)) as author_hidden
     from comment c join person p on p.id = c.author_id join story s on s.id = c.story_id";
 
 /// Every comment of a story (deleted ones too, as placeholders), best first among siblings:
@@ -246,6 +260,25 @@ pub async fn tombstone(tx: &mut Transaction<'_, Postgres>, id: i64) -> sqlx::Res
     .await?;
     if let Some(story) = story {
         sqlx::query("update story set comment_count = comment_count - 1 where id = $1")
+            .bind(story)
+            .execute(&mut **tx)
+            .await?;
+    }
+    Ok(story.is_some())
+}
+
+/// Brings a deleted comment back, counted on its story again (its author's `Undo` of the
+/// `Delete`); its text comes back with the fetched object. True if it was deleted.
+pub async fn untombstone(tx: &mut Transaction<'_, Postgres>, id: i64) -> sqlx::Result<bool> {
+    let story: Option<i64> = sqlx::query_scalar(
+        "update comment set deleted_at = null where id = $1 and deleted_at is not null
+         returning story_id",
+    )
+    .bind(id)
+    .fetch_optional(&mut **tx)
+    .await?;
+    if let Some(story) = story {
+        sqlx::query("update story set comment_count = comment_count + 1 where id = $1")
             .bind(story)
             .execute(&mut **tx)
             .await?;

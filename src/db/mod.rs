@@ -5,6 +5,8 @@ pub mod accounts;
 pub mod actors;
 pub mod comments;
 pub mod embedded;
+pub mod invitations;
+pub mod login_failures;
 pub mod moderation;
 pub mod notifications;
 pub mod previews;

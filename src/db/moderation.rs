@@ -203,16 +203,28 @@ async fn apply(
     Ok(query.execute(&mut **tx).await?.rows_affected() > 0)
 }
 
-/// Sets a local person's role; false when there is no such local person.
+/// The roles a local person can have.
+pub const ROLES: [&str; 3] = ["user", "moderator", "admin"];
+
+/// Sets a local person's role and logs it with the reason: what `lien user set-role` and /admin
+/// both run. False when there is no such live local person, or it already has that role.
 pub async fn set_role(
     pool: &PgPool,
     moderator: Option<i64>,
     name: &str,
     role: &str,
+    reason: &str,
 ) -> sqlx::Result<bool> {
+    if !ROLES.contains(&role) {
+        return Err(sqlx::Error::InvalidArgument(format!(
+            "{role} is not a role"
+        )));
+    }
     let mut tx = pool.begin().await?;
     let person: Option<(i64, String)> = sqlx::query_as(
-        "update person set role = $2 where local and lower(name) = lower($1) returning id, name",
+        "update person set role = $2
+         where local and lower(name) = lower($1) and deleted_at is null and role <> $2
+         returning id, name",
     )
     .bind(name)
     .bind(role)
@@ -226,11 +238,21 @@ pub async fn set_role(
         moderator,
         "set_role",
         &Target::Person(id, name),
-        &format!("role set to {role}"),
+        &format!("role set to {role}: {reason}"),
     )
     .await?;
     tx.commit().await?;
     Ok(true)
+}
+
+/// Moderators and administrators, for /admin: name and role.
+pub async fn staff(db: impl PgExecutor<'_>) -> sqlx::Result<Vec<(String, String)>> {
+    sqlx::query_as(
+        "select name, role from person where local and role <> 'user' and deleted_at is null
+         order by role, name",
+    )
+    .fetch_all(db)
+    .await
 }
 
 /// Whether a server is blocked. `host` as in `person.host`.
@@ -332,13 +354,16 @@ pub struct Report {
     pub title: String,
     pub reason: String,
     pub created_at: DateTime<Utc>,
+    /// The reported post lives on another server, where the report can be forwarded.
+    pub remote: bool,
 }
 
 /// Open reports, oldest first.
 pub async fn open_reports(db: impl PgExecutor<'_>) -> sqlx::Result<Vec<Report>> {
     sqlx::query_as(
         "select r.id, p.name as reporter_name, p.host as reporter_host, r.story_id, r.comment_id,
-                coalesce(s.title, cs.title, '') as title, r.reason, r.created_at
+                coalesce(s.title, cs.title, '') as title, r.reason, r.created_at,
+                not coalesce(s.local, c.local) as remote
          from report r join person p on p.id = r.reporter_id
          left join story s on s.id = r.story_id
          left join comment c on c.id = r.comment_id
@@ -347,4 +372,15 @@ pub async fn open_reports(db: impl PgExecutor<'_>) -> sqlx::Result<Vec<Report>> 
     )
     .fetch_all(db)
     .await
+}
+
+/// What a report names and why: (story, comment, reason).
+pub async fn report_subject(
+    db: impl PgExecutor<'_>,
+    report_id: i64,
+) -> sqlx::Result<Option<(Option<i64>, Option<i64>, String)>> {
+    sqlx::query_as("select story_id, comment_id, reason from report where id = $1")
+        .bind(report_id)
+        .fetch_optional(db)
+        .await
 }

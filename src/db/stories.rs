@@ -53,7 +53,9 @@ pub struct Preview {
 }
 
 const STORY_SELECT: &str = "
-    select s.id, s.ap_id, s.local, s.author_id, p.name as author_name, p.host as author_host,
+    select s.id, s.ap_id, s.local, s.author_id,
+           case when p.deleted_at is null then p.name else '[deleted]' end as author_name,
+           case when p.deleted_at is null then p.host end as author_host,
            s.title, s.url, s.domain, s.body, s.body_html, s.score, s.upvotes, s.downvotes,
            s.comment_count, s.boost_count, s.created_at, s.updated_at, s.deleted_at,
            s.removed_at, s.removed_reason, s.locked_at,
@@ -441,6 +443,15 @@ pub async fn upsert_remote(pool: &PgPool, story: &RemoteStory<'_>) -> sqlx::Resu
 /// Marks a story deleted (its author's `Delete`, or a local author's deletion). True if it was live.
 pub async fn tombstone(db: impl PgExecutor<'_>, id: i64) -> sqlx::Result<bool> {
     sqlx::query("update story set deleted_at = now() where id = $1 and deleted_at is null")
+        .bind(id)
+        .execute(db)
+        .await
+        .map(|done| done.rows_affected() == 1)
+}
+
+/// Brings a deleted story back (its author's `Undo` of the `Delete`). True if it was deleted.
+pub async fn untombstone(db: impl PgExecutor<'_>, id: i64) -> sqlx::Result<bool> {
+    sqlx::query("update story set deleted_at = null where id = $1 and deleted_at is not null")
         .bind(id)
         .execute(db)
         .await

@@ -111,17 +111,31 @@ fn check_on(data: &FedData) -> FedResult<()> {
     Ok(())
 }
 
+/// A live local person; a deleted account is `Gone`.
 async fn local_person(data: &FedData, name: &str) -> FedResult<DbPerson> {
     check_on(data)?;
-    actors::local_by_name(objects_db(data), name)
+    let person = actors::local_by_name(objects_db(data), name)
         .await?
-        .map(DbPerson)
-        .ok_or(FederationError::NotFound)
+        .ok_or(FederationError::NotFound)?;
+    if person.deleted_at.is_some() {
+        return Err(FederationError::Gone);
+    }
+    Ok(DbPerson(person))
 }
 
+/// A deleted account's actor answers 410 with a `Tombstone`, as Mastodon's do, so that peers
+/// fetching it learn it is gone rather than unreachable.
 async fn person(path: web::Path<String>, data: FedData) -> FedResult<HttpResponse> {
-    let person = local_person(&data, &path).await?;
-    activity_json(&with_context(person.to_json(&data.config.origin())?))
+    check_on(&data)?;
+    let person = actors::local_by_name(objects_db(&data), &path)
+        .await?
+        .ok_or(FederationError::NotFound)?;
+    if person.deleted_at.is_some() {
+        return gone(&person.ap_id, "Person");
+    }
+    activity_json(&with_context(
+        DbPerson(person).to_json(&data.config.origin())?,
+    ))
 }
 
 /// `P/users/{name}` in a browser: the profile page.
@@ -279,6 +293,9 @@ async fn webfinger(query: web::Query<WebfingerQuery>, data: FedData) -> FedResul
     let person = actors::local_by_name(objects_db(&data), &name)
         .await?
         .ok_or(FederationError::NotFound)?;
+    if person.deleted_at.is_some() {
+        return Err(FederationError::Gone);
+    }
     let profile = format!("{origin}/@{}", person.name);
     let body = json!({
         "subject": format!("acct:{}@{}", person.name, data.config.host()),

@@ -132,6 +132,15 @@ async fn verify_and_receive(
             "this server is blocked here".into(),
         ));
     }
+    // The `Delete` of an actor by itself: its document now answers 410, so refetching it (as the
+    // library does when the stored copy is old) would lose the very key that must verify the
+    // Delete. The stored key is trusted for this one: marked fresh, the library uses it.
+    if activity.kind == "Delete" && object_id(&activity.object).as_ref() == Some(&activity.actor) {
+        sqlx::query("update person set fetched_at = now() where ap_id = $1 and not local")
+            .bind(activity.actor.as_str())
+            .execute(&data.db.write)
+            .await?;
+    }
     // Fetch the signer first: if its key cannot be had, the signature cannot be verified (401).
     ObjectId::<DbPerson>::from(activity.actor.clone())
         .dereference(&data)
@@ -332,6 +341,9 @@ async fn undo(activity: &ActivityJson, actor: &ActorRow, data: &FedData) -> FedR
         }
         return Ok(());
     }
+    if object_type(&activity.object) == Some("Delete") {
+        return undo_delete(activity, actor, data).await;
+    }
     // A vote?
     if let Some((target, _)) = votes::by_ap_id(db, actor.id, inner.as_str()).await? {
         let mut tx = db.begin().await?;
@@ -341,6 +353,47 @@ async fn undo(activity: &ActivityJson, actor: &ActorRow, data: &FedData) -> FedR
     }
     // A boost?
     stories::remove_boost(db, inner.as_str(), actor.id).await?;
+    Ok(())
+}
+
+/// `Undo` of a `Delete`: the author brings a post back (lien sends it when a moderator restores
+/// a removal). Only the post's author, on its home server, may; the post's text is fetched again
+/// from there, since a deletion here dropped it.
+async fn undo_delete(activity: &ActivityJson, actor: &ActorRow, data: &FedData) -> FedResult<()> {
+    let Some(target) = activity.object.get("object").and_then(object_id) else {
+        return Err(FederationError::BadRequest(
+            "the undone Delete names no object".into(),
+        ));
+    };
+    let db = &data.db.write;
+    let Some(post) = DbPost::find(db, target.as_str()).await? else {
+        return Ok(());
+    };
+    if post.is_local() || post.author_id() != actor.id {
+        return Err(FederationError::Forbidden(
+            "only its author can bring a post back".into(),
+        ));
+    }
+    let fetched =
+        activitypub_federation::fetch::fetch_object_http::<_, PostJson>(&target, data).await?;
+    let json = fetched.object;
+    check_authorship(&json, actor)?;
+    if json.id != target {
+        return Err(FederationError::BadRequest(
+            "the fetched post is another one".into(),
+        ));
+    }
+    let mut tx = db.begin().await?;
+    match &post {
+        DbPost::Story(story) => {
+            stories::untombstone(&mut *tx, story.id).await?;
+        }
+        DbPost::Comment(comment) => {
+            comments::untombstone(&mut tx, comment.id).await?;
+        }
+    }
+    tx.commit().await?;
+    DbPost::from_json(json, data).await?;
     Ok(())
 }
 
@@ -500,6 +553,10 @@ async fn delete(activity: &ActivityJson, actor: &ActorRow, data: &FedData) -> Fe
             comments::tombstone(&mut tx, id).await?;
         }
         sqlx::query("delete from follow where follower_id = $1 or followee_id = $1")
+            .bind(actor.id)
+            .execute(&mut *tx)
+            .await?;
+        sqlx::query("update person set deleted_at = coalesce(deleted_at, now()) where id = $1")
             .bind(actor.id)
             .execute(&mut *tx)
             .await?;

@@ -137,6 +137,35 @@ pub async fn post_deleted(
     queue(tx, state, activity, Signer::Person(author.id), inboxes).await
 }
 
+/// A removed local post was restored by a moderator: `Undo` of the `Delete` its removal sent, to
+/// the same audience, as Lemmy does. Peers bring it back and fetch its text again. The embedded
+/// `Delete` gets a fresh id (the first one was not kept); receivers match it by its object.
+pub async fn post_restored(
+    tx: &mut Transaction<'_, Postgres>,
+    state: &AppState,
+    post: &DbPost,
+) -> FedResult<()> {
+    let origin = state.config.origin();
+    let author = actors::by_id(&mut **tx, post.author_id())
+        .await?
+        .ok_or(super::FederationError::NotFound)?;
+    let activity = json!({
+        "id": new_activity_id(&origin),
+        "type": "Undo",
+        "actor": author.ap_id,
+        "object": {
+            "id": new_activity_id(&origin),
+            "type": "Delete",
+            "actor": author.ap_id,
+            "object": post.ap_id(),
+            "to": [PUBLIC],
+        },
+        "to": [PUBLIC],
+    });
+    let inboxes = audience(tx, post).await?;
+    queue(tx, state, activity, Signer::Person(author.id), inboxes).await
+}
+
 /// A local person voted on a remote post: withdraw the previous vote (`Undo`) if there was one,
 /// then send the new one (`Like` or `Dislike`, under the id stored with the vote) to the post's author.
 pub async fn vote_changed(
@@ -230,4 +259,70 @@ pub async fn accept_follow(
         "to": [follower.ap_id],
     });
     queue_to_person(tx, state, activity, followee, follower).await
+}
+
+/// A local account was deleted: `Delete` of the actor, signed by it, to its followers and to every
+/// server lien knows (any of them may hold its posts, and peers such as Mastodon and lien drop an
+/// actor's posts when it is deleted). Queued before the account's follows go, in the deletion's
+/// transaction; the person row stays, so its key signs the deliveries.
+pub async fn account_deleted(
+    tx: &mut Transaction<'_, Postgres>,
+    state: &AppState,
+    person: &ActorRow,
+) -> FedResult<()> {
+    let mut inboxes = actors::follower_inboxes(&mut **tx, person.id).await?;
+    inboxes.extend(actors::peer_inboxes(&mut **tx).await?);
+    let activity = json!({
+        "id": new_activity_id(&state.config.origin()),
+        "type": "Delete",
+        "actor": person.ap_id,
+        "object": person.ap_id,
+        "to": [PUBLIC],
+    });
+    queue(
+        tx,
+        state,
+        activity,
+        Signer::Person(person.id),
+        parse_inboxes(inboxes),
+    )
+    .await
+}
+
+/// A report on a remote post, forwarded to the post's home server as Mastodon does it: a `Flag`
+/// by the instance actor (so the reporter stays private), naming the author and the post, with the
+/// reason as `content`. False when the post is local or its author has no inbox.
+pub async fn report_forwarded(
+    tx: &mut Transaction<'_, Postgres>,
+    state: &AppState,
+    post: &DbPost,
+    reason: &str,
+) -> FedResult<bool> {
+    if post.is_local() {
+        return Ok(false);
+    }
+    let Some(author) = actors::by_id(&mut **tx, post.author_id()).await? else {
+        return Ok(false);
+    };
+    let Some(inbox) = actors::inbox_of(&author) else {
+        return Ok(false);
+    };
+    let origin = state.config.origin();
+    let activity = json!({
+        "id": new_activity_id(&origin),
+        "type": "Flag",
+        "actor": format!("{origin}/actor"),
+        "object": [author.ap_id, post.ap_id()],
+        "content": reason,
+        "to": [author.ap_id],
+    });
+    queue(
+        tx,
+        state,
+        activity,
+        Signer::Instance,
+        parse_inboxes([inbox]),
+    )
+    .await?;
+    Ok(true)
 }

@@ -13,8 +13,12 @@ use super::{
 use crate::{
     accounts::{self as registry, RegisterError},
     config::Registration,
-    db::{accounts, moderation},
+    db::{
+        accounts::{self, LeftContent},
+        actors, invitations, login_failures, moderation,
+    },
     error::{AppError, AppResult},
+    federation::outbox,
     links,
 };
 
@@ -26,7 +30,8 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .route("/logout", web::post().to(logout))
         .route("/settings", web::get().to(settings_form))
         .route("/settings", web::post().to(settings))
-        .route("/settings/export", web::get().to(export));
+        .route("/settings/export", web::get().to(export))
+        .route("/settings/delete", web::post().to(delete_account));
 }
 
 /// The signed-in person's data, as a JSON download (banned people may have theirs too).
@@ -51,24 +56,50 @@ struct SignupPage {
     closed: bool,
     /// Signed up, waiting for a moderator's approval.
     awaiting: bool,
+    /// Why the form is not offered (invite mode without a usable invitation).
+    refusal: Option<String>,
+    /// The invitation the form signs up with.
+    invite: String,
 }
 
-fn signups_closed(ctx: &Ctx) -> bool {
-    // Invitations are not built yet: until they are, that means closed.
-    !matches!(
-        ctx.state.config.registration,
-        Registration::Open | Registration::Approval
-    )
+impl SignupPage {
+    fn new(ctx: &Ctx) -> SignupPage {
+        SignupPage {
+            page: Layout::new(ctx, "Sign up"),
+            name: String::new(),
+            error: None,
+            closed: ctx.state.config.registration == Registration::Closed,
+            awaiting: false,
+            refusal: None,
+            invite: String::new(),
+        }
+    }
 }
 
-async fn signup_form(ctx: Ctx) -> AppResult<HttpResponse> {
-    render(&SignupPage {
-        closed: signups_closed(&ctx),
-        awaiting: false,
-        page: Layout::new(&ctx, "Sign up"),
-        name: String::new(),
-        error: None,
-    })
+const INVITATION_NEEDED: &str =
+    "this instance takes new accounts by invitation: ask someone here for an invitation link";
+const INVITATION_UNUSABLE: &str =
+    "this invitation cannot be used: it was used already, or it does not exist";
+
+#[derive(Deserialize)]
+struct InviteQuery {
+    #[serde(default)]
+    invite: String,
+}
+
+async fn signup_form(ctx: Ctx, query: web::Query<InviteQuery>) -> AppResult<HttpResponse> {
+    let mut page = SignupPage::new(&ctx);
+    if ctx.state.config.registration == Registration::Invite {
+        let code = query.invite.trim();
+        if code.is_empty() {
+            page.refusal = Some(INVITATION_NEEDED.to_owned());
+        } else if !invitations::is_usable(&ctx.state.db.write, code).await? {
+            page.refusal = Some(INVITATION_UNUSABLE.to_owned());
+        } else {
+            page.invite = code.to_owned();
+        }
+    }
+    render(&page)
 }
 
 #[derive(Deserialize)]
@@ -77,52 +108,60 @@ struct Credentials {
     name: String,
     #[serde(default)]
     password: String,
+    /// The invitation's code, in invite mode.
+    #[serde(default)]
+    invite: String,
 }
 
 async fn signup(ctx: Ctx, CsrfForm(form): CsrfForm<Credentials>) -> AppResult<HttpResponse> {
-    if signups_closed(&ctx) {
+    let registration = ctx.state.config.registration;
+    if registration == Registration::Closed {
         return Err(AppError::Forbidden(
             "this instance does not take sign-ups".into(),
         ));
     }
+    let code = form.invite.trim();
+    if registration == Registration::Invite && code.is_empty() {
+        return Err(AppError::Forbidden(INVITATION_NEEDED.into()));
+    }
     ctx.limit(Action::Signup)?;
+    let db = &ctx.state.db.write;
+    // In invite mode the code is claimed first, in a transaction that stays open while the account
+    // is made: a second sign-up with the same code waits on it, then finds it used. A failed
+    // sign-up rolls the claim back, so the code can be used again.
+    let mut claim = None;
+    if registration == Registration::Invite {
+        let mut tx = db.begin().await?;
+        let inviter = invitations::claim(&mut tx, code)
+            .await?
+            .ok_or_else(|| AppError::Forbidden(INVITATION_UNUSABLE.into()))?;
+        claim = Some((tx, inviter));
+    }
     let origin = ctx.state.config.origin();
-    match registry::register(
-        &ctx.state.db.write,
-        &origin,
-        &form.name,
-        &form.password,
-        "user",
-    )
-    .await
-    {
-        Ok(person) if ctx.state.config.registration == Registration::Approval => {
-            moderation::hold_for_approval(&ctx.state.db.write, person.id).await?;
-            render_with(
-                StatusCode::ACCEPTED,
-                &SignupPage {
-                    page: Layout::new(&ctx, "Sign up"),
-                    name: String::new(),
-                    error: None,
-                    closed: false,
-                    awaiting: true,
-                },
-            )
+    match registry::register(db, &origin, &form.name, &form.password, "user").await {
+        Ok(person) => {
+            if let Some((mut tx, inviter)) = claim {
+                invitations::record_use(&mut tx, code, inviter, person.id).await?;
+                tx.commit().await?;
+            }
+            if registration == Registration::Approval {
+                moderation::hold_for_approval(db, person.id).await?;
+                let mut page = SignupPage::new(&ctx);
+                page.awaiting = true;
+                return render_with(StatusCode::ACCEPTED, &page);
+            }
+            start_session(&ctx, person.id).await
         }
-        Ok(person) => start_session(&ctx, person.id).await,
         Err(RegisterError::Internal(e)) => Err(AppError::Internal(e)),
         Err(error) => {
             let status = match error {
                 RegisterError::NameTaken => StatusCode::CONFLICT,
                 _ => StatusCode::UNPROCESSABLE_ENTITY,
             };
-            let page = SignupPage {
-                page: Layout::new(&ctx, "Sign up"),
-                name: form.name,
-                error: Some(error.to_string()),
-                closed: false,
-                awaiting: false,
-            };
+            let mut page = SignupPage::new(&ctx);
+            page.name = form.name;
+            page.error = Some(error.to_string());
+            page.invite = code.to_owned();
             render_with(status, &page)
         }
     }
@@ -158,14 +197,20 @@ async fn login_form(ctx: Ctx) -> AppResult<HttpResponse> {
 }
 
 async fn login(ctx: Ctx, CsrfForm(form): CsrfForm<Credentials>) -> AppResult<HttpResponse> {
-    // Failed logins are limited hard, by address and by the name tried; a limited attempt is not
-    // even checked, so guessing gets nowhere.
-    let name_key = format!("name:{}", form.name.trim().to_lowercase());
-    let keys = [ctx.ip.as_str(), name_key.as_str()];
-    let limits = &ctx.state.limits;
-    limits
-        .peek(Action::LoginFailure, &keys)
-        .map_err(AppError::TooManyRequests)?;
+    // Failed logins are limited hard, by address and by the name tried, and counted in the
+    // database so that every process sharing it keeps one count; a limited attempt is not even
+    // checked, so guessing gets nowhere.
+    let keys = [
+        ctx.ip.clone(),
+        format!("name:{}", form.name.trim().to_lowercase()),
+    ];
+    let limited = ctx.state.limits.enabled();
+    let db = &ctx.state.db.write;
+    if limited {
+        if let Some(seconds) = login_failures::wait(db, &keys).await? {
+            return Err(AppError::TooManyRequests(seconds));
+        }
+    }
     ctx.limit(Action::Login)?;
     match registry::authenticate(&ctx.state.db.write, &form.name, &form.password).await? {
         Some(person) if person.banned_at.is_some() => {
@@ -176,8 +221,8 @@ async fn login(ctx: Ctx, CsrfForm(form): CsrfForm<Credentials>) -> AppResult<Htt
         )),
         Some(person) => start_session(&ctx, person.id).await,
         None => {
-            if let Err(seconds) = limits.hit(Action::LoginFailure, &keys) {
-                return Err(AppError::TooManyRequests(seconds));
+            if limited {
+                login_failures::record(db, &keys).await?;
             }
             let page = LoginPage {
                 page: Layout::new(&ctx, "Log in"),
@@ -196,7 +241,11 @@ async fn logout(ctx: Ctx, req: HttpRequest, _form: CsrfForm<Confirm>) -> AppResu
     if let Some(token) = req.cookie(SESSION_COOKIE) {
         accounts::delete_session(&ctx.state.db.write, token.value()).await?;
     }
-    let mut response = see_other("/");
+    forget_session(see_other("/"))
+}
+
+/// Takes the session cookie off the browser.
+fn forget_session(mut response: HttpResponse) -> AppResult<HttpResponse> {
     let mut gone = Cookie::build(SESSION_COOKIE, "").path("/").finish();
     gone.make_removal();
     response
@@ -304,4 +353,47 @@ async fn settings(ctx: Ctx, CsrfForm(form): CsrfForm<SettingsForm>) -> AppResult
         return start_session(&ctx, viewer.id).await;
     }
     Ok(see_other("/settings?saved=1"))
+}
+
+#[derive(Deserialize)]
+struct DeleteForm {
+    #[serde(default)]
+    password: String,
+    /// `keep` (stories and comments stay, under "[deleted]") or `remove` (their text goes).
+    #[serde(default)]
+    content: String,
+}
+
+/// Deletes the signed-in account for good, once the password is given again. Banned people may
+/// leave too, as they may download their data.
+async fn delete_account(ctx: Ctx, CsrfForm(form): CsrfForm<DeleteForm>) -> AppResult<HttpResponse> {
+    let viewer = ctx.viewer.as_ref().ok_or(AppError::LoginRequired)?;
+    let content = match form.content.as_str() {
+        "keep" => LeftContent::Keep,
+        "remove" => LeftContent::Remove,
+        _ => {
+            return Err(AppError::BadRequest(
+                "choose whether your stories and comments stay or go".into(),
+            ))
+        }
+    };
+    let db = &ctx.state.db.write;
+    if registry::authenticate(db, &viewer.name, &form.password)
+        .await?
+        .is_none()
+    {
+        return Err(AppError::BadRequest(
+            "the password is not right; your account is still here".into(),
+        ));
+    }
+    let actor = actors::by_id(db, viewer.id)
+        .await?
+        .ok_or(AppError::NotFound)?;
+    let mut tx = db.begin().await?;
+    // The Delete is queued first: it goes to the account's followers, whose follows go next.
+    outbox::account_deleted(&mut tx, &ctx.state, &actor).await?;
+    accounts::delete_account(&mut tx, viewer.id, content).await?;
+    tx.commit().await?;
+    tracing::info!(name = %viewer.name, ?content, "account deleted");
+    forget_session(see_other("/?account_deleted=1"))
 }

@@ -26,6 +26,11 @@ use crate::{
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.route("/admin", web::get().to(admin))
         .route("/admin/moderate", web::post().to(moderate))
+        .route("/admin/role", web::post().to(set_role))
+        .route(
+            "/admin/reports/{id}/forward",
+            web::post().to(forward_report),
+        )
         .route("/modlog", web::get().to(modlog))
         .route("/s/{id}/report", web::post().to(report_story))
         .route("/c/{id}/report", web::post().to(report_comment));
@@ -56,6 +61,9 @@ struct AdminPage {
     blocks: Vec<Block>,
     /// Accounts waiting for approval: name and when they signed up.
     applicants: Vec<(String, chrono::DateTime<chrono::Utc>)>,
+    /// Moderators and administrators: name and role.
+    staff: Vec<(String, String)>,
+    roles: [&'static str; 3],
 }
 
 impl AdminPage {
@@ -76,6 +84,8 @@ async fn admin(ctx: Ctx) -> AppResult<HttpResponse> {
         bans: moderation::bans(db).await?,
         blocks: moderation::blocks(db).await?,
         applicants: moderation::applicants(db).await?,
+        staff: moderation::staff(db).await?,
+        roles: moderation::ROLES,
         page: Layout::new(&ctx, "Administration"),
     })
 }
@@ -146,20 +156,66 @@ async fn moderate(ctx: Ctx, CsrfForm(form): CsrfForm<ModerateForm>) -> AppResult
             "nothing to do: no such thing, or it is already so".into(),
         ));
     }
-    // A removal of local content reaches the servers that have it as a `Delete`: to them it is
-    // gone (a restore brings it back here only).
-    if form.action == "remove" {
+    // A removal of local content reaches the servers that have it as a `Delete`, and a restore
+    // as the `Undo` of it, which brings it back there too.
+    if matches!(form.action.as_str(), "remove" | "restore") {
         let post = match target {
             Target::Story(id) => stories::get(&mut *tx, id).await?.map(DbPost::Story),
             Target::Comment(id) => comments::get(&mut *tx, id).await?.map(DbPost::Comment),
             _ => None,
         };
         if let Some(post) = post.filter(DbPost::is_local) {
-            outbox::post_deleted(&mut tx, &ctx.state, &post).await?;
+            if form.action == "remove" {
+                outbox::post_deleted(&mut tx, &ctx.state, &post).await?;
+            } else {
+                outbox::post_restored(&mut tx, &ctx.state, &post).await?;
+            }
         }
     }
     tx.commit().await?;
     Ok(see_other(&back))
+}
+
+#[derive(Deserialize)]
+struct RoleForm {
+    #[serde(default)]
+    name: String,
+    #[serde(default)]
+    role: String,
+    #[serde(default)]
+    reason: String,
+}
+
+/// Makes a local person a user, a moderator or an administrator: administrators only, and never
+/// their own role (so that the last one cannot lock everyone out by mistake).
+async fn set_role(ctx: Ctx, CsrfForm(form): CsrfForm<RoleForm>) -> AppResult<HttpResponse> {
+    let admin = ctx.require_moderator()?;
+    if !admin.is_admin() {
+        return Err(AppError::Forbidden(
+            "only administrators may change roles".into(),
+        ));
+    }
+    let reason = check_reason(&form.reason)?;
+    let role = form.role.as_str();
+    if !moderation::ROLES.contains(&role) {
+        return Err(AppError::BadRequest(format!(
+            "{role} is not a role: user, moderator or admin"
+        )));
+    }
+    let name = form.name.trim().trim_start_matches('@');
+    let person = crate::db::accounts::find_local(&ctx.state.db.write, name)
+        .await?
+        .filter(|p| p.deleted_at.is_none())
+        .ok_or(AppError::NotFound)?;
+    if person.id == admin.id {
+        return Err(AppError::BadRequest(
+            "you cannot change your own role".into(),
+        ));
+    }
+    if !moderation::set_role(&ctx.state.db.write, Some(admin.id), name, role, reason).await? {
+        return Err(AppError::Conflict(format!("{name} is {role} already")));
+    }
+    Ok(see_other("/admin"))
 }
 
 #[derive(Template)]
@@ -200,6 +256,29 @@ async fn modlog(ctx: Ctx, query: web::Query<PageQuery>) -> AppResult<HttpRespons
 struct ReportForm {
     #[serde(default)]
     reason: String,
+    /// Also send the report to the post's home server (Mastodon's "forward" checkbox).
+    #[serde(default)]
+    forward: Option<String>,
+}
+
+/// Files a report and, when asked and the post is remote, forwards it as a `Flag` in the same
+/// transaction.
+async fn file_report(ctx: &Ctx, post: Option<DbPost>, form: &ReportForm) -> AppResult<()> {
+    let reporter = ctx.require_viewer()?.id;
+    ctx.limit(Action::Report)?;
+    let reason = check_reason(&form.reason)?;
+    let post = post.ok_or(AppError::NotFound)?;
+    let (story, comment) = match &post {
+        DbPost::Story(story) => (Some(story.id), None),
+        DbPost::Comment(comment) => (None, Some(comment.id)),
+    };
+    let mut tx = ctx.state.db.write.begin().await?;
+    moderation::report(&mut *tx, reporter, story, comment, reason).await?;
+    if form.forward.is_some() {
+        outbox::report_forwarded(&mut tx, &ctx.state, &post, reason).await?;
+    }
+    tx.commit().await?;
+    Ok(())
 }
 
 async fn report_story(
@@ -207,14 +286,9 @@ async fn report_story(
     path: web::Path<i64>,
     CsrfForm(form): CsrfForm<ReportForm>,
 ) -> AppResult<HttpResponse> {
-    let reporter = ctx.require_viewer()?.id;
-    ctx.limit(Action::Report)?;
-    let reason = check_reason(&form.reason)?;
     let id = path.into_inner();
-    let story = stories::get(&ctx.state.db.write, id)
-        .await?
-        .ok_or(AppError::NotFound)?;
-    moderation::report(&ctx.state.db.write, reporter, Some(story.id), None, reason).await?;
+    let story = stories::get(&ctx.state.db.write, id).await?;
+    file_report(&ctx, story.map(DbPost::Story), &form).await?;
     Ok(see_other(&format!("/s/{id}?reported=1")))
 }
 
@@ -223,20 +297,38 @@ async fn report_comment(
     path: web::Path<i64>,
     CsrfForm(form): CsrfForm<ReportForm>,
 ) -> AppResult<HttpResponse> {
-    let reporter = ctx.require_viewer()?.id;
-    ctx.limit(Action::Report)?;
-    let reason = check_reason(&form.reason)?;
     let id = path.into_inner();
-    let comment = comments::get(&ctx.state.db.write, id)
+    let comment = comments::get(&ctx.state.db.write, id).await?;
+    file_report(&ctx, comment.map(DbPost::Comment), &form).await?;
+    Ok(see_other(&format!("/c/{id}?reported=1")))
+}
+
+#[derive(Deserialize)]
+struct Confirm {}
+
+/// A moderator forwards an open report on a remote post to its home server.
+async fn forward_report(
+    ctx: Ctx,
+    path: web::Path<i64>,
+    _form: CsrfForm<Confirm>,
+) -> AppResult<HttpResponse> {
+    ctx.require_moderator()?;
+    let db = &ctx.state.db.write;
+    let (story, comment, reason) = moderation::report_subject(db, path.into_inner())
         .await?
         .ok_or(AppError::NotFound)?;
-    moderation::report(
-        &ctx.state.db.write,
-        reporter,
-        None,
-        Some(comment.id),
-        reason,
-    )
-    .await?;
-    Ok(see_other(&format!("/c/{id}?reported=1")))
+    let post = match (story, comment) {
+        (Some(id), _) => stories::get(db, id).await?.map(DbPost::Story),
+        (_, Some(id)) => comments::get(db, id).await?.map(DbPost::Comment),
+        _ => None,
+    }
+    .ok_or(AppError::NotFound)?;
+    let mut tx = db.begin().await?;
+    if !outbox::report_forwarded(&mut tx, &ctx.state, &post, &reason).await? {
+        return Err(AppError::BadRequest(
+            "only reports on posts from other servers can be forwarded".into(),
+        ));
+    }
+    tx.commit().await?;
+    Ok(see_other("/admin?forwarded=1"))
 }

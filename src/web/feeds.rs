@@ -235,7 +235,7 @@ async fn story(
     );
     let mut rows = comments::for_story(db, story.id).await?;
     // The thread keeps deleted comments as placeholders; a feed has no use for them.
-    rows.retain(|c| c.deleted_at.is_none() && c.removed_at.is_none());
+    rows.retain(|c| !c.is_gone() && c.removed_at.is_none());
     rows.sort_by_key(|c| std::cmp::Reverse((c.created_at, c.id)));
     rows.truncate(FEED_SIZE as usize);
     let items: Vec<Item> = rows

@@ -5,6 +5,7 @@ pub mod admin;
 pub mod cache;
 pub mod comments;
 pub mod feeds;
+pub mod invitations;
 pub mod media;
 pub mod notifications;
 pub mod ops;
@@ -47,6 +48,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .configure(votes::routes)
         .configure(people::routes)
         .configure(admin::routes)
+        .configure(invitations::routes)
         .configure(notifications::routes);
 }
 

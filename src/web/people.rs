@@ -15,7 +15,7 @@ use super::{
 use crate::{
     db::{
         accounts::{self, Person},
-        actors, comments,
+        actors, comments, invitations,
         stories::{self, Listing},
     },
     error::{AppError, AppResult},
@@ -43,6 +43,8 @@ struct ProfilePage {
     /// For a remote person seen by a signed-in viewer: "none", "pending" or "following".
     follow_state: &'static str,
     remote: bool,
+    /// Who invited this local account, if anyone did.
+    invited_by: Option<String>,
 }
 
 /// How many of each a profile shows.
@@ -63,6 +65,9 @@ pub async fn find_person(state: &AppState, handle: &str) -> AppResult<Person> {
 
 async fn show(ctx: Ctx, path: web::Path<String>) -> AppResult<HttpResponse> {
     let person = find_person(&ctx.state, &path.into_inner()).await?;
+    if person.deleted_at.is_some() {
+        return Err(AppError::Gone);
+    }
     let db = ctx.read_db();
     let stories = stories::list(db, &Listing::Author(person.id), RECENT, 0).await?;
     let comments = comments::newest(db, Some(person.id), RECENT, 0).await?;
@@ -78,7 +83,13 @@ async fn show(ctx: Ctx, path: web::Path<String>) -> AppResult<HttpResponse> {
         }
         _ => "",
     };
+    let invited_by = if person.local {
+        invitations::inviter_name(db, person.id).await?
+    } else {
+        None
+    };
     render(&ProfilePage {
+        invited_by,
         follow_state,
         remote: !person.local,
         page: Layout::new(&ctx, person.handle())

@@ -15,32 +15,33 @@ use actix_web::HttpRequest;
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Action {
     Signup,
-    /// Every login attempt.
+    /// Every login attempt. (Failed ones are limited harder, in the database: see
+    /// `db::login_failures`.)
     Login,
-    /// Failed logins, limited hard: guessing passwords is what they are.
-    LoginFailure,
     Submit,
     Comment,
     Vote,
     Report,
+    /// Invitation links made.
+    Invite,
     Search,
     /// Activities POSTed to an inbox, by the peer's address.
     Inbox,
 }
 
 impl Action {
-    /// How many hits a window allows, and how long the window is. Generous for people, who rarely
-    /// come near them; tight for failed logins (10 per 15 minutes).
+    /// How many hits a window allows, and how long the window is: generous for people, who rarely
+    /// come near them.
     fn budget(self) -> (usize, Duration) {
         const MINUTE: Duration = Duration::from_secs(60);
         match self {
             Action::Signup => (20, 60 * MINUTE),
             Action::Login => (60, 15 * MINUTE),
-            Action::LoginFailure => (10, 15 * MINUTE),
             Action::Submit => (60, 10 * MINUTE),
             Action::Comment => (120, 10 * MINUTE),
             Action::Vote => (600, 10 * MINUTE),
             Action::Report => (30, 10 * MINUTE),
+            Action::Invite => (20, 24 * 60 * MINUTE),
             Action::Search => (120, MINUTE),
             Action::Inbox => (3000, MINUTE),
         }
@@ -57,6 +58,11 @@ pub struct RateLimits {
 }
 
 impl RateLimits {
+    /// Whether limits apply at all (`LIEN_RATE_LIMITS`).
+    pub fn enabled(&self) -> bool {
+        self.enabled
+    }
+
     pub fn new(enabled: bool) -> RateLimits {
         RateLimits {
             enabled,
@@ -144,13 +150,13 @@ mod tests {
     #[test]
     fn a_full_window_refuses_until_it_has_room() {
         let limits = RateLimits::new(true);
-        for _ in 0..10 {
-            assert!(limits.hit(Action::LoginFailure, &["ip:1"]).is_ok());
+        for _ in 0..30 {
+            assert!(limits.hit(Action::Report, &["ip:1"]).is_ok());
         }
-        let wait = limits.hit(Action::LoginFailure, &["ip:1"]).unwrap_err();
-        assert!(wait > 0 && wait <= 15 * 60 + 1);
+        let wait = limits.hit(Action::Report, &["ip:1"]).unwrap_err();
+        assert!(wait > 0 && wait <= 10 * 60 + 1);
         // Other keys and other actions have their own budgets.
-        assert!(limits.peek(Action::LoginFailure, &["ip:2"]).is_ok());
+        assert!(limits.peek(Action::Report, &["ip:2"]).is_ok());
         assert!(limits.peek(Action::Login, &["ip:1"]).is_ok());
     }
 
@@ -158,7 +164,7 @@ mod tests {
     fn off_means_off() {
         let limits = RateLimits::new(false);
         for _ in 0..100 {
-            assert!(limits.hit(Action::LoginFailure, &["ip:1"]).is_ok());
+            assert!(limits.hit(Action::Report, &["ip:1"]).is_ok());
         }
     }
 }

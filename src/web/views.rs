@@ -148,7 +148,10 @@ pub struct CommentView {
     pub score: i32,
     pub age: String,
     pub created_iso: String,
+    /// Deleted, or by a hidden author: shown as a placeholder without text.
     pub deleted: bool,
+    /// The placeholder is for a banned person or a blocked server, not a deletion.
+    pub hidden: bool,
     /// Removed by a moderator (its text is not shown).
     pub removed: bool,
     pub edited: bool,
@@ -181,7 +184,8 @@ impl CommentView {
             score: comment.score,
             age: time_ago(comment.created_at),
             created_iso: comment.created_at.to_rfc3339(),
-            deleted: comment.deleted_at.is_some(),
+            deleted: comment.is_gone(),
+            hidden: comment.author_hidden && comment.deleted_at.is_none(),
             removed: comment.removed_at.is_some(),
             edited: comment.updated_at.is_some(),
             viewer_vote: votes.get(&comment.id).copied().unwrap_or(0),
@@ -198,7 +202,8 @@ impl CommentView {
 }
 
 /// Orders a story's comments as a thread: each reply right under its parent, siblings in the order
-/// given (best first). Deleted comments stay only where they still have live replies.
+/// given (best first). Deleted comments, and those of hidden authors (banned, or on a blocked server),
+/// stay only as placeholders where they still have live replies.
 pub fn thread(
     comments: &[Comment],
     root: Option<i64>,
@@ -222,7 +227,7 @@ pub fn thread(
             .get(&Some(id))
             .into_iter()
             .flatten()
-            .any(|c| c.deleted_at.is_none() || has_live(c.id, children, memo));
+            .any(|c| !c.is_gone() || has_live(c.id, children, memo));
         memo.insert(id, live);
         live
     }
@@ -236,7 +241,7 @@ pub fn thread(
     };
     stack.extend(start.into_iter().rev().map(|c| (c, 0)));
     while let Some((comment, depth)) = stack.pop() {
-        if comment.deleted_at.is_some() && !has_live(comment.id, &children, &mut live_below) {
+        if comment.is_gone() && !has_live(comment.id, &children, &mut live_below) {
             continue;
         }
         out.push(CommentView::new(comment, depth, viewer, votes));
@@ -255,7 +260,14 @@ pub fn handle(name: &str, host: Option<&str>) -> String {
     }
 }
 
+/// What a deleted account's posts show as their author (lists select it in its name's place).
+pub const DELETED_AUTHOR: &str = "[deleted]";
+
+/// A profile's path; empty for a deleted account, which has no profile to link to.
 pub fn profile_href(name: &str, host: Option<&str>) -> String {
+    if host.is_none() && name == DELETED_AUTHOR {
+        return String::new();
+    }
     format!("/@{}", handle(name, host))
 }
 

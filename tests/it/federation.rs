@@ -29,14 +29,14 @@ pub async fn dev_instance() -> TestApp {
 }
 
 /// Pastes a URL or handle into search and follows the redirect to the local page.
-async fn resolve(browser: &Browser, query: &str) -> String {
+pub async fn resolve(browser: &Browser, query: &str) -> String {
     let q: String = url::form_urlencoded::byte_serialize(query.as_bytes()).collect();
     let response = browser.get(&format!("/search?q={q}")).await;
     assert_eq!(response.status(), StatusCode::SEE_OTHER, "{query} resolves");
     location(&response)
 }
 
-fn host(app: &TestApp) -> String {
+pub fn host(app: &TestApp) -> String {
     app.address.trim_start_matches("http://").to_owned()
 }
 

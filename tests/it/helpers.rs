@@ -210,6 +210,16 @@ impl TestApp {
         Self::serve(self.options, pool, &[]).await
     }
 
+    /// A second server process on the same database, both running: what a scaled-out web tier
+    /// looks like.
+    pub async fn sibling(&self) -> TestApp {
+        let pool = lien::db::pool_options()
+            .connect_with(self.options.clone())
+            .await
+            .unwrap();
+        Self::serve(self.options.clone(), pool, &[]).await
+    }
+
     async fn serve(options: PgConnectOptions, pool: PgPool, extra: &[&str]) -> TestApp {
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         let port = listener.local_addr().unwrap().port();

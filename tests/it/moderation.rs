@@ -11,7 +11,7 @@ use crate::{
 };
 
 /// An administrator made the way `lien user create --admin` makes one, logged in.
-async fn admin(app: &TestApp) -> Browser {
+pub async fn admin(app: &TestApp) -> Browser {
     lien::accounts::register(&app.pool, &app.address, "root", "correct horse", "admin")
         .await
         .unwrap();
@@ -27,7 +27,7 @@ async fn admin(app: &TestApp) -> Browser {
     browser
 }
 
-async fn moderate(browser: &Browser, action: &str, target: &str, id: &str, reason: &str) {
+pub async fn moderate(browser: &Browser, action: &str, target: &str, id: &str, reason: &str) {
     let response = browser
         .post(
             "/admin/moderate",
@@ -190,7 +190,7 @@ async fn admin_is_for_moderators_only() {
     assert_eq!(count(&app.pool, "instance_block").await, 0);
 
     // A moderator, made so by the same function `lien user set-role` runs, gets in.
-    lien::db::moderation::set_role(&app.pool, None, "alice", "moderator")
+    lien::db::moderation::set_role(&app.pool, None, "alice", "moderator", "trusted")
         .await
         .unwrap();
     crate::helpers::caches_catch_up().await;
@@ -398,6 +398,34 @@ async fn rapid_failed_logins_meet_429() {
     assert_eq!(response.status(), StatusCode::TOO_MANY_REQUESTS);
 }
 
+#[tokio::test]
+async fn failed_logins_are_counted_across_processes() {
+    let first = TestApp::spawn().await;
+    let second = first.sibling().await;
+    first.user("alice").await;
+    let guess = |app: &TestApp, n: usize| {
+        let browser = app.browser();
+        async move {
+            browser
+                .post(
+                    "/login",
+                    &[("name", "alice"), ("password", &format!("guess {n}"))],
+                )
+                .await
+                .status()
+        }
+    };
+    // Ten wrong guesses spread over two processes use up one budget.
+    for n in 0..5 {
+        assert_eq!(guess(&first, n).await, StatusCode::UNAUTHORIZED);
+        assert_eq!(guess(&second, n).await, StatusCode::UNAUTHORIZED);
+    }
+    assert_eq!(guess(&first, 10).await, StatusCode::TOO_MANY_REQUESTS);
+    assert_eq!(guess(&second, 11).await, StatusCode::TOO_MANY_REQUESTS);
+    let rows = count(&first.pool, "login_failure").await;
+    assert_eq!(rows, 20, "by address and by name, ten each");
+}
+
 #[test]
 fn the_command_line_takes_roles_bans_and_unbans() {
     use clap::Parser;
@@ -483,4 +511,144 @@ async fn people_can_download_their_data() {
     assert_eq!(data["stories"][0]["title"], "Alice's story");
     assert_eq!(data["stories"][0]["tags"][0], "web");
     assert_eq!(data["comments"][0]["body"], "Alice's comment");
+}
+
+async fn set_role(browser: &Browser, name: &str, role: &str, reason: &str) -> StatusCode {
+    browser
+        .post(
+            "/admin/role",
+            &[("name", name), ("role", role), ("reason", reason)],
+        )
+        .await
+        .status()
+}
+
+#[tokio::test]
+async fn admins_set_roles_and_moderators_ban_from_admin() {
+    let app = TestApp::spawn().await;
+    let root = admin(&app).await;
+    let mia = app.user("mia").await;
+    let bob = app.user("bob").await;
+    // Plain users and moderators may not change roles.
+    assert_eq!(
+        set_role(&mia, "mia", "admin", "power").await,
+        StatusCode::FORBIDDEN
+    );
+    assert_eq!(
+        set_role(&root, "mia", "moderator", "helps a lot").await,
+        StatusCode::SEE_OTHER
+    );
+    assert_eq!(
+        set_role(&mia, "bob", "moderator", "my friend").await,
+        StatusCode::FORBIDDEN
+    );
+    let role: String = sqlx::query_scalar("select role from person where name = 'bob'")
+        .fetch_one(&app.pool)
+        .await
+        .unwrap();
+    assert_eq!(role, "user");
+
+    // Bad input is refused and changes nothing.
+    assert_eq!(
+        set_role(&root, "bob", "king", "why not").await,
+        StatusCode::UNPROCESSABLE_ENTITY
+    );
+    assert_eq!(
+        set_role(&root, "bob", "moderator", " ").await,
+        StatusCode::UNPROCESSABLE_ENTITY
+    );
+    assert_eq!(
+        set_role(&root, "nobody", "moderator", "x").await,
+        StatusCode::NOT_FOUND
+    );
+    assert_eq!(
+        set_role(&root, "mia", "moderator", "again").await,
+        StatusCode::CONFLICT
+    );
+    assert_eq!(
+        set_role(&root, "root", "user", "oops").await,
+        StatusCode::UNPROCESSABLE_ENTITY
+    );
+
+    // The moderator bans and unbans from /admin, with reasons; all of it is in the public log.
+    let (status, page) = text(&mia, "/admin").await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(page.contains("ban-form") && !page.contains("role-form"));
+    moderate(&mia, "ban", "person", "bob", "posting spam").await;
+    assert_eq!(
+        bob.post(
+            "/submit",
+            &[("title", "Spam"), ("body", "spam"), ("tags", "")]
+        )
+        .await
+        .status(),
+        StatusCode::FORBIDDEN
+    );
+    moderate(&mia, "unban", "person", "bob", "apologised").await;
+    let (_, page) = text(&root, "/admin").await;
+    assert!(page.contains("role-form"));
+    let (_, log) = text(&app.browser(), "/modlog").await;
+    for reason in ["helps a lot", "posting spam", "apologised"] {
+        assert!(log.contains(reason), "{reason} is logged");
+    }
+    assert!(log.contains("role set to moderator"));
+    let kinds: Vec<String> = sqlx::query_scalar("select action from mod_action order by id")
+        .fetch_all(&app.pool)
+        .await
+        .unwrap();
+    assert_eq!(kinds, vec!["set_role", "ban", "unban"]);
+}
+
+#[tokio::test]
+async fn banned_and_blocked_authors_leave_threads_but_replies_keep_their_place() {
+    use crate::federation::{deliver_all, host, resolve};
+    let a = dev_instance().await;
+    let b = dev_instance().await;
+    let alice = a.user("alice").await;
+    let story = alice
+        .share("https://example.com/thread", "A thread", "web")
+        .await;
+    let bob = b.user("bob").await;
+    let story_b_page = resolve(&bob, &format!("{}/s/{story}", a.address)).await;
+    let story_b: i64 =
+        crate::helpers::select_attr(&bob.page(&story_b_page).await, "article.story", "data-id")[0]
+            .parse()
+            .unwrap();
+    bob.comment(story_b, None, "Bob's remote words").await;
+    deliver_all(&b).await;
+    let bobs: i64 = sqlx::query_scalar("select id from comment where not local")
+        .fetch_one(&a.pool)
+        .await
+        .unwrap();
+    let carol = a.user("carol").await;
+    carol.comment(story, Some(bobs), "Carol answers bob").await;
+    let mallory = a.user("mallory").await;
+    mallory.comment(story, None, "Mallory's local spam").await;
+
+    let root = admin(&a).await;
+    moderate(
+        &root,
+        "ban",
+        "person",
+        &format!("bob@{}", host(&b)),
+        "troll",
+    )
+    .await;
+    moderate(&root, "ban", "person", "mallory", "spam").await;
+    let (_, page) = text(&carol, &format!("/s/{story}")).await;
+    assert!(!page.contains("Bob's remote words") && !page.contains("Mallory's local spam"));
+    assert!(page.contains("Carol answers bob"), "the reply stays");
+    assert!(page.contains("[hidden]"), "in place of bob's comment");
+    let (_, feed) = text(&carol, &format!("/s/{story}.rss")).await;
+    assert!(!feed.contains("Bob's remote words"));
+
+    // Unbanned, bob shows again; his server blocked, he is hidden again.
+    moderate(&root, "unban", "person", &format!("bob@{}", host(&b)), "ok").await;
+    let (_, page) = text(&carol, &format!("/s/{story}")).await;
+    assert!(page.contains("Bob's remote words"));
+    moderate(&root, "block", "instance", &host(&b), "trolls").await;
+    let (_, page) = text(&carol, &format!("/s/{story}")).await;
+    assert!(!page.contains("Bob's remote words") && page.contains("Carol answers bob"));
+    let (status, _) = text(&carol, &format!("/c/{bobs}")).await;
+    assert_eq!(status, StatusCode::OK, "its reply still shows in context");
 }
