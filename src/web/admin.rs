@@ -6,6 +6,7 @@ use askama::Template;
 use serde::Deserialize;
 
 use super::{
+    cache::shared,
     people::find_person,
     rate_limit::Action,
     render, see_other,
@@ -250,6 +251,7 @@ async fn modlog(ctx: Ctx, query: web::Query<PageQuery>) -> AppResult<HttpRespons
         actions,
         pager,
     })
+    .map(shared)
 }
 
 #[derive(Deserialize)]
