@@ -166,6 +166,9 @@ pub struct Caches {
     lists: Cache<(u64, String), Arc<Vec<Story>>, RowsWeight>,
     discussions: Cache<(u64, i64), Arc<Discussion>, RowsWeight>,
     sessions: Cache<(u64, String), Option<Arc<Viewer>>>,
+    /// The URLs (page keys without the version) whose page was cached before: their renderings
+    /// are not run side by side.
+    shared_urls: Cache<String, ()>,
     /// When the tags were last counted, and the counts.
     tag_counts: Mutex<Option<(Instant, TagCounts)>>,
 }
@@ -178,6 +181,7 @@ impl Default for Caches {
             lists: Cache::with_weighter(200, ROWS_BYTES / 2, RowsWeight),
             discussions: Cache::with_weighter(200, ROWS_BYTES / 2, RowsWeight),
             sessions: Cache::new(10_000),
+            shared_urls: Cache::new(10_000),
             tag_counts: Mutex::new(None),
         }
     }
@@ -304,20 +308,31 @@ pub fn watch_changes(state: &web::Data<AppState>) {
 
 /// Middleware: answers anonymous GETs from the page cache, and caches the [`Shared`] responses
 /// it had to let through.
+///
+/// A URL whose page was cached before is rendered by one request at a time: when a change left
+/// a popular page behind, the readers asking for it meanwhile wait for that one rendering instead
+/// of each rendering it too (a stampede that made the worst latencies ten times the usual).
 pub async fn serve_cached(
     req: ServiceRequest,
     next: Next<impl MessageBody + 'static>,
 ) -> Result<ServiceResponse<BoxBody>, Error> {
     let state = req.app_data::<web::Data<AppState>>().cloned();
-    let (Some(state), Some(key)) = (state, page_key(req.request())) else {
+    let (Some(state), Some(url)) = (state, page_key(req.request())) else {
         return Ok(next.call(req).await?.map_into_boxed_body());
     };
-    let key = (state.caches.version(), key);
-    if let Some(page) = state.caches.pages.get(&key) {
-        metrics::page_cache("hit");
-        let response = page.answer(req.request());
-        return Ok(req.into_response(response));
-    }
+    let caches = &state.caches;
+    let key = (caches.version(), url);
+    let guard = if caches.shared_urls.get(&key.1).is_some() {
+        match caches.pages.get_value_or_guard_async(&key).await {
+            Ok(page) => return Ok(hit(req, &page)),
+            Err(guard) => Some(guard),
+        }
+    } else {
+        if let Some(page) = caches.pages.get(&key) {
+            return Ok(hit(req, &page));
+        }
+        None
+    };
     let csrf = req.extensions().get::<CsrfToken>().cloned();
     let res = next.call(req).await?;
     let response = res.response();
@@ -330,6 +345,11 @@ pub async fn serve_cached(
         && !csrf.is_some_and(|token| token.was_used());
     if !cacheable {
         metrics::page_cache("pass");
+        if guard.is_some() {
+            // No longer a shared page (a story deleted, say): later readers need not queue, and
+            // those waiting now render for themselves once the guard is dropped.
+            caches.shared_urls.remove(&key.1);
+        }
         return Ok(res.map_into_boxed_body());
     }
     let (req, response) = res.into_parts();
@@ -338,10 +358,24 @@ pub async fn serve_cached(
         .await
         .map_err(|e| Error::from(e.into()))?;
     metrics::page_cache("miss");
-    let page = Page::new(head.status(), head.headers().clone(), bytes.clone());
-    state.caches.pages.insert(key, Arc::new(page));
+    let page = Arc::new(Page::new(
+        head.status(),
+        head.headers().clone(),
+        bytes.clone(),
+    ));
+    caches.shared_urls.insert(key.1.clone(), ());
+    match guard {
+        Some(guard) => drop(guard.insert(page)),
+        None => caches.pages.insert(key, page),
+    }
     let response = head.set_body(bytes).map_into_boxed_body();
     Ok(ServiceResponse::new(req, response))
+}
+
+fn hit(req: ServiceRequest, page: &Page) -> ServiceResponse<BoxBody> {
+    metrics::page_cache("hit");
+    let response = page.answer(req.request());
+    req.into_response(response)
 }
 
 /// What an anonymous GET is cached under: its path and query, and what it accepts (feeds and
