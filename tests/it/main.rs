@@ -5,6 +5,7 @@ mod binary;
 mod cluster;
 mod comments;
 mod delivery;
+mod fedbench;
 mod federation;
 mod fedify;
 mod feeds;
