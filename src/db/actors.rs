@@ -24,10 +24,13 @@ pub struct ActorRow {
     pub fetched_at: Option<DateTime<Utc>>,
     /// A deleted account (local: by its owner; remote: by the `Delete` of the actor).
     pub deleted_at: Option<DateTime<Utc>>,
+    /// Banned here by a moderator: read with the rest, so the inbox needs no second query.
+    pub banned: bool,
 }
 
 const ACTOR_COLUMNS: &str = "id, name, host, local, ap_id, display_name, bio, avatar_url, inbox_url, \
-     shared_inbox_url, followers_url, profile_url, public_key_pem, private_key_pem, created_at, fetched_at, deleted_at";
+     shared_inbox_url, followers_url, profile_url, public_key_pem, private_key_pem, created_at, fetched_at, \
+     deleted_at, banned_at is not null as banned";
 
 pub async fn by_ap_id(db: impl PgExecutor<'_>, ap_id: &str) -> sqlx::Result<Option<ActorRow>> {
     sqlx::query_as(&format!(
@@ -196,13 +199,12 @@ pub async fn follower_count(db: impl PgExecutor<'_>, person_id: i64) -> sqlx::Re
 }
 
 /// Marks an activity id as handled; false when it was handled before (SPEC: seen twice, effect once).
-pub async fn first_receipt(
-    tx: &mut Transaction<'_, Postgres>,
-    activity_id: &str,
-) -> sqlx::Result<bool> {
+/// One statement, committed on its own: a concurrent copy of the same activity waits on the
+/// unique key until this commits, then finds it taken.
+pub async fn first_receipt(db: impl PgExecutor<'_>, activity_id: &str) -> sqlx::Result<bool> {
     sqlx::query("insert into received_activity (ap_id) values ($1) on conflict do nothing")
         .bind(activity_id)
-        .execute(&mut **tx)
+        .execute(db)
         .await
         .map(|done| done.rows_affected() == 1)
 }

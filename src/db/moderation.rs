@@ -281,15 +281,6 @@ pub async fn applicants(db: impl PgExecutor<'_>) -> sqlx::Result<Vec<(String, Da
     .await
 }
 
-/// Whether a person (a remote actor, in the inbox) is banned.
-pub async fn is_banned(db: impl PgExecutor<'_>, person_id: i64) -> sqlx::Result<bool> {
-    sqlx::query_scalar("select banned_at is not null from person where id = $1")
-        .bind(person_id)
-        .fetch_optional(db)
-        .await
-        .map(|banned| banned.unwrap_or(false))
-}
-
 /// A blocked server, for /admin.
 #[derive(Clone, Debug, sqlx::FromRow)]
 pub struct Block {

@@ -35,16 +35,17 @@ pub async fn reply(db: impl PgExecutor<'_>, comment_id: i64) -> sqlx::Result<()>
 
 /// Tells local people a comment mentions (other than its author, and other than the person it
 /// replies to, who has a reply notification already).
+/// `mentioned` are the ActivityPub ids the comment's tags name; only local people's count.
 pub async fn mentions(
     db: impl PgExecutor<'_>,
     comment_id: i64,
-    mentioned: &[i64],
+    mentioned: &[String],
 ) -> sqlx::Result<()> {
     sqlx::query(
         "insert into notification (recipient_id, kind, comment_id)
          select p.id, 'mention', c.id
          from comment c, person p
-         where c.id = $1 and p.id = any($2) and p.local and p.id <> c.author_id
+         where c.id = $1 and p.ap_id = any($2) and p.local and p.id <> c.author_id
            and not exists (select 1 from notification n
                            where n.recipient_id = p.id and n.comment_id = c.id and n.kind = 'reply')
          on conflict do nothing",

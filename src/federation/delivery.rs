@@ -7,41 +7,39 @@
 //! queue without sending a row twice at once, and the rows of a worker that died come due again
 //! by themselves when the lease runs out.
 //!
-//! Sending is the library's: `SendActivityTask` signs draft-cavage the way Mastodon expects. A
-//! success, or a refusal the peer means for good (a 4xx other than 408 and 429), deletes the row;
-//! anything else is retried with exponential backoff, and a row still failing after three days is
-//! given up. Delivery is at least once: a worker killed between the peer's answer and the delete
-//! sends again, and peers deduplicate by activity id (lien's inbox does too).
+//! Each POST is signed draft-cavage the way Mastodon expects (`signing`), with the signer's key
+//! parsed once and kept. A success, or a refusal the peer means for good (a 4xx other than 408 and
+//! 429), deletes the row (in batches: see [`Pump::record_sent`]); anything else is retried with
+//! exponential backoff, and a row still failing after three days is given up. Delivery is at least
+//! once: a worker killed between the peer's answer and the delete sends again, and peers
+//! deduplicate by activity id (lien's inbox does too).
 
 use std::{
     collections::{HashMap, HashSet},
-    fmt,
     future::Future,
     sync::Arc,
     time::Duration,
 };
 
-use activitypub_federation::{
-    activity_sending::SendActivityTask,
-    config::Data,
-    traits::{ActivityHandler, Actor, Object},
-};
-use actix_web::web;
-use anyhow::anyhow;
-use async_trait::async_trait;
-use serde::Serialize;
 use sqlx::{PgPool, Postgres, Transaction};
 use tokio::{task::JoinSet, time::Instant};
 use url::Url;
 
 use crate::{
     config::Switch,
-    federation::{check_peer_url, site, FedConfig, FedData, FederationError},
-    web::AppState,
+    federation::{check_peer_url, http_client, signing::SigningKey, site, FedConfig, FedData},
 };
 
-/// Deliveries in flight at once, per worker.
-const MAX_IN_FLIGHT: usize = 16;
+/// Deliveries in flight at once, per worker. Each waits mostly on a peer or on the database's
+/// commit, not on this process, so one worker keeps many going.
+const MAX_IN_FLIGHT: usize = 64;
+
+/// The worker claims rows when at least this many slots are free (or none is busy): one claim
+/// (one commit) per batch rather than one per finished delivery.
+const CLAIM_BATCH: usize = MAX_IN_FLIGHT / 4;
+
+/// Delivered rows are deleted this many at a time (or when nothing else is in flight).
+const DELETE_BATCH: usize = 32;
 
 /// Deliveries in flight to one host at once, per worker, so that one slow or dead server never
 /// takes every slot and holds up delivery to the others.
@@ -57,6 +55,9 @@ const LEASE: &str = "5 minutes";
 /// One attempt, name lookup and signing included, ends after this even if the request's own
 /// timeout never fires (outside dev mode the library resolves the inbox's host without one).
 const ATTEMPT_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// The content type of every POST (Mastodon accepts it, and so does everyone else).
+const FEDERATION_CONTENT_TYPE: &str = "application/activity+json";
 
 /// How long a row keeps being retried (SPEC: at least a day).
 const GIVE_UP_AFTER: &str = "3 days";
@@ -184,11 +185,11 @@ pub async fn enqueue(
     Ok(queued as usize)
 }
 
-/// Claims up to `limit` due deliveries and sends them, at most 16 at once and 4 per host, until
+/// Claims up to `limit` due deliveries and sends them, at most 64 at once and 4 per host, until
 /// `limit` rows were claimed or none is due; returns what happened. For tests and tools; the
 /// worker ([`run`]) keeps going instead.
 pub async fn deliver_due(data: &FedData, limit: i64) -> anyhow::Result<Outcomes> {
-    let mut pump = Pump::new(data);
+    let mut pump = Pump::new(data)?;
     let mut outcomes = Outcomes::default();
     let mut left = usize::try_from(limit).unwrap_or(0);
     loop {
@@ -201,18 +202,23 @@ pub async fn deliver_due(data: &FedData, limit: i64) -> anyhow::Result<Outcomes>
                     while let Some(outcome) = pump.finish_one().await {
                         outcomes.count(outcome);
                     }
+                    pump.delete_sent().await;
                     return Err(error);
                 }
             }
         }
         match pump.finish_one().await {
             Some(outcome) => outcomes.count(outcome),
-            None => return Ok(outcomes),
+            None => {
+                pump.delete_sent().await;
+                return Ok(outcomes);
+            }
         }
+        pump.delete_sent_if_due().await;
     }
 }
 
-/// The worker: sends due deliveries, at most 16 at once and 4 per host, taking up new ones as
+/// The worker: sends due deliveries, at most 64 at once and 4 per host, taking up new ones as
 /// slots free up and looking for due rows every second when idle, until `shutdown` resolves; then
 /// it finishes the deliveries in flight and returns. Database errors are logged and retried.
 pub async fn run(config: FedConfig, shutdown: impl Future<Output = ()>) {
@@ -224,11 +230,22 @@ pub async fn run(config: FedConfig, shutdown: impl Future<Output = ()>) {
         return;
     }
     tracing::info!("the delivery worker is running");
-    let mut pump = Pump::new(&data);
+    let mut pump = match Pump::new(&data) {
+        Ok(pump) => pump,
+        Err(error) => {
+            tracing::error!(
+                error = format!("{error:#}"),
+                "the delivery worker cannot start"
+            );
+            shutdown.await;
+            return;
+        }
+    };
     let mut next_claim = Instant::now();
     loop {
         let room = MAX_IN_FLIGHT.saturating_sub(pump.in_flight.len());
-        if room > 0 && Instant::now() >= next_claim {
+        let worth_a_claim = room >= CLAIM_BATCH || pump.in_flight.is_empty();
+        if room > 0 && worth_a_claim && Instant::now() >= next_claim {
             next_claim = match pump.fill(room).await {
                 // Everything due was taken: look again when a slot frees up or in a second.
                 Ok(started) if started < room => Instant::now() + POLL_INTERVAL,
@@ -248,12 +265,14 @@ pub async fn run(config: FedConfig, shutdown: impl Future<Output = ()>) {
             }
             _ = tokio::time::sleep_until(next_claim), if has_room => {}
         }
+        pump.delete_sent_if_due().await;
     }
     let in_flight = pump.in_flight.len();
     if in_flight > 0 {
         tracing::info!(in_flight, "finishing the deliveries in flight");
     }
     while pump.finish_one().await.is_some() {}
+    pump.delete_sent().await;
     tracing::info!("the delivery worker stopped");
 }
 
@@ -310,7 +329,7 @@ enum Outcome {
 /// What a signer lookup found.
 #[derive(Clone)]
 enum SignerKeys {
-    Found(Arc<SigningActor>),
+    Found(Arc<SigningKey>),
     /// The person is gone, remote, or has no key: their rows can never be signed.
     Missing,
 }
@@ -318,7 +337,11 @@ enum SignerKeys {
 /// Claims rows, starts their deliveries on the runtime, and collects the results.
 struct Pump<'a> {
     data: &'a FedData,
-    in_flight: JoinSet<(String, Outcome)>,
+    /// One client per worker, so connections to a peer are kept and reused.
+    client: reqwest::Client,
+    in_flight: JoinSet<Finished>,
+    /// Rows delivered and not yet deleted. Until they are, a crash only means sending them again.
+    sent: Vec<i64>,
     /// Deliveries in flight per host.
     busy: HashMap<String, usize>,
     signers: HashMap<Option<i64>, SignerKeys>,
@@ -326,14 +349,17 @@ struct Pump<'a> {
 }
 
 impl<'a> Pump<'a> {
-    fn new(data: &'a FedData) -> Pump<'a> {
-        Pump {
+    fn new(data: &'a FedData) -> anyhow::Result<Pump<'a>> {
+        let config = &data.app_data().config;
+        Ok(Pump {
             data,
+            client: http_client(&config.host(), config.dev)?,
             in_flight: JoinSet::new(),
+            sent: Vec::new(),
             busy: HashMap::new(),
             signers: HashMap::new(),
             signers_read_at: Instant::now(),
-        }
+        })
     }
 
     fn pool(&self) -> &PgPool {
@@ -412,11 +438,10 @@ impl<'a> Pump<'a> {
                 }
             };
             *self.busy.entry(row.host.clone()).or_default() += 1;
-            let data = self.data.reset_request_count();
-            self.in_flight.spawn(async move {
-                let host = row.host.clone();
-                (host, deliver_one(&data, row, signer).await)
-            });
+            let pool = self.pool().clone();
+            let (client, dev) = (self.client.clone(), self.data.app_data().config.dev);
+            self.in_flight
+                .spawn(async move { deliver_one(&pool, &client, dev, row, signer).await });
         }
         Ok(started)
     }
@@ -425,14 +450,17 @@ impl<'a> Pump<'a> {
     async fn finish_one(&mut self) -> Option<Outcome> {
         loop {
             match self.in_flight.join_next().await? {
-                Ok((host, outcome)) => {
-                    if let Some(n) = self.busy.get_mut(&host) {
+                Ok(finished) => {
+                    if let Some(n) = self.busy.get_mut(&finished.host) {
                         *n -= 1;
                         if *n == 0 {
-                            self.busy.remove(&host);
+                            self.busy.remove(&finished.host);
                         }
                     }
-                    return Some(outcome);
+                    if finished.outcome == Outcome::Delivered {
+                        self.sent.push(finished.id);
+                    }
+                    return Some(finished.outcome);
                 }
                 // A panic in a delivery: its row comes due again when the lease ends. Its host's
                 // count is lost with it, so recount from what is left.
@@ -444,21 +472,40 @@ impl<'a> Pump<'a> {
         }
     }
 
+    /// Deletes the delivered rows once a batch is full, or when nothing else is in flight.
+    async fn delete_sent_if_due(&mut self) {
+        if self.sent.len() >= DELETE_BATCH || self.in_flight.is_empty() {
+            self.delete_sent().await;
+        }
+    }
+
+    /// Deletes the delivered rows in one statement. On failure they come due again when their
+    /// lease ends and are sent again: at least once, never lost.
+    async fn delete_sent(&mut self) {
+        if self.sent.is_empty() {
+            return;
+        }
+        let ids = std::mem::take(&mut self.sent);
+        let deleted = sqlx::query("delete from delivery where id = any($1)")
+            .bind(&ids)
+            .execute(self.pool())
+            .await;
+        if let Err(error) = deleted {
+            tracing::error!(rows = ids.len(), %error, "could not record deliveries");
+        }
+    }
+
     /// The signer's keys, read once per SIGNER_CACHE_TTL rather than once per row.
     async fn signer(&mut self, signer_id: Option<i64>) -> anyhow::Result<SignerKeys> {
         if let Some(keys) = self.signers.get(&signer_id) {
             return Ok(keys.clone());
         }
         let keys = match signer_id {
-            Some(id) => SigningActor::person(self.pool(), id).await?,
+            Some(id) => person_key(self.pool(), id).await?,
             None => {
                 let actor = site::instance_actor(self.data.app_data()).await?;
-                SignerKeys::Found(Arc::new(SigningActor {
-                    id: actor.id,
-                    inbox: actor.inbox,
-                    public_key_pem: actor.public_key_pem,
-                    private_key_pem: actor.private_key_pem,
-                }))
+                let key = SigningKey::new(&actor.id, &actor.private_key_pem)?;
+                SignerKeys::Found(Arc::new(key))
             }
         };
         self.signers.insert(signer_id, keys.clone());
@@ -475,23 +522,36 @@ enum Attempt {
     Undeliverable(String),
 }
 
-/// Sends one claimed row and records the outcome: delete, or back off, or give up.
-async fn deliver_one(data: &FedData, row: Claimed, signer: Option<SignerKeys>) -> Outcome {
+/// A delivery that ended: a delivered row is left for the pump to delete with others.
+struct Finished {
+    id: i64,
+    host: String,
+    outcome: Outcome,
+}
+
+/// Sends one claimed row and records the outcome: back off or give up; a delivered row is only
+/// reported (see [`Pump::delete_sent`]).
+async fn deliver_one(
+    pool: &PgPool,
+    client: &reqwest::Client,
+    dev: bool,
+    row: Claimed,
+    signer: Option<SignerKeys>,
+) -> Finished {
     let attempt = match signer {
         None => Attempt::Failed("could not read the signing key".into()),
         Some(SignerKeys::Missing) => Attempt::Undeliverable("the signer has no key".into()),
-        Some(SignerKeys::Found(actor)) => {
-            match tokio::time::timeout(ATTEMPT_TIMEOUT, send(data, &row, &actor)).await {
+        Some(SignerKeys::Found(key)) => {
+            match tokio::time::timeout(ATTEMPT_TIMEOUT, send(client, dev, &row, &key)).await {
                 Ok(attempt) => attempt,
                 Err(_) => Attempt::Failed(format!("no answer in {ATTEMPT_TIMEOUT:?}")),
             }
         }
     };
-    let pool = &data.app_data().db.write;
     let (outcome, recorded) = match attempt {
         Attempt::Sent => {
             tracing::debug!(inbox = row.inbox, activity = row.activity_id, "delivered");
-            (Outcome::Delivered, delete(pool, row.id).await)
+            (Outcome::Delivered, Ok(()))
         }
         Attempt::Failed(error) if row.expired => {
             tracing::warn!(
@@ -532,40 +592,66 @@ async fn deliver_one(data: &FedData, row: Claimed, signer: Option<SignerKeys>) -
         Outcome::Failed => "failed",
         Outcome::GivenUp => "given_up",
     });
-    outcome
+    Finished {
+        id: row.id,
+        host: row.host,
+        outcome,
+    }
 }
 
-/// One signed POST through the library.
-async fn send(data: &FedData, row: &Claimed, actor: &SigningActor) -> Attempt {
+/// One signed POST. A 2xx is a delivery; so is a 4xx other than 408 and 429, which the peer
+/// means for good (retrying would only be refused again).
+async fn send(client: &reqwest::Client, dev: bool, row: &Claimed, key: &SigningKey) -> Attempt {
     let inbox: Url = match row.inbox.parse() {
         Ok(inbox) => inbox,
         Err(error) => return Attempt::Undeliverable(format!("invalid inbox: {error}")),
     };
-    // Never hand the library an IP literal: it needs a domain for the Host header and panics
-    // without one. Outside dev mode it refuses http and explicit ports; say so rather than retry.
+    // Only domain names: an IP literal would sidestep host-based blocking. Outside dev mode,
+    // https on the default port only; say so rather than retry. (The client's resolver refuses
+    // names that lead to non-public addresses.)
     if let Err(reason) = check_peer_url(&inbox) {
         return Attempt::Undeliverable(reason.into());
     }
-    if !data.app_data().config.dev && (inbox.scheme() != "https" || inbox.port().is_some()) {
+    if !dev && (inbox.scheme() != "https" || inbox.port().is_some()) {
         return Attempt::Undeliverable("peers are reached over https on the default port".into());
     }
-    let activity = match RawActivity::new(&row.payload.0, actor.id.clone()) {
-        Ok(activity) => activity,
-        Err(error) => return Attempt::Undeliverable(error),
+    let body = match serde_json::to_vec(&row.payload.0) {
+        Ok(body) => body,
+        Err(error) => return Attempt::Undeliverable(format!("unserializable activity: {error}")),
     };
-    let tasks = match SendActivityTask::prepare(&activity, actor, vec![inbox], data).await {
-        Ok(tasks) => tasks,
+    let headers = match key.post_headers(&inbox, &body) {
+        Ok(headers) => headers,
+        Err(error) => return Attempt::Undeliverable(format!("cannot sign: {error:#}")),
+    };
+    let mut request = client
+        .post(inbox)
+        .header("content-type", FEDERATION_CONTENT_TYPE)
+        .body(body);
+    for (name, value) in headers {
+        request = request.header(name, value);
+    }
+    let response = match request.send().await {
+        Ok(response) => response,
         Err(error) => return Attempt::Failed(error.to_string()),
     };
-    // The library drops an inbox it finds local or invalid; with the checks above, that is a
-    // name that does not resolve (worth retrying) or resolves to a private address.
-    let Some(task) = tasks.into_iter().next() else {
-        return Attempt::Failed("the inbox's host does not resolve to a public address".into());
-    };
-    match task.sign_and_send(data).await {
-        Ok(()) => Attempt::Sent,
-        Err(error) => Attempt::Failed(error.to_string()),
+    let status = response.status();
+    let for_good = status.is_client_error()
+        && status != reqwest::StatusCode::REQUEST_TIMEOUT
+        && status != reqwest::StatusCode::TOO_MANY_REQUESTS;
+    if status.is_success() || for_good {
+        if for_good {
+            tracing::debug!(inbox = row.inbox, %status, "the peer refused a delivery for good");
+        }
+        return Attempt::Sent;
     }
+    let text: String = response
+        .text()
+        .await
+        .unwrap_or_default()
+        .chars()
+        .take(MAX_ERROR_LENGTH)
+        .collect();
+    Attempt::Failed(format!("{status}: {text}"))
 }
 
 async fn delete(pool: &PgPool, id: i64) -> sqlx::Result<()> {
@@ -596,158 +682,18 @@ async fn back_off(pool: &PgPool, id: i64, error: &str) -> sqlx::Result<()> {
     Ok(())
 }
 
-/// Whoever signs a delivery, with the keys to do it: a local person or the instance actor.
-struct SigningActor {
-    id: Url,
-    inbox: Url,
-    public_key_pem: String,
-    private_key_pem: String,
-}
-
-impl SigningActor {
-    /// A local person's keys, or Missing when they are gone or have none.
-    async fn person(pool: &PgPool, id: i64) -> anyhow::Result<SignerKeys> {
-        #[derive(sqlx::FromRow)]
-        struct Keys {
-            ap_id: String,
-            public_key_pem: Option<String>,
-            private_key_pem: Option<String>,
-            inbox_url: Option<String>,
-        }
-        let keys: Option<Keys> = sqlx::query_as(
-            "select ap_id, public_key_pem, private_key_pem, inbox_url from person where id = $1 and local",
-        )
-        .bind(id)
-        .fetch_optional(pool)
-        .await?;
-        let Some(Keys {
-            ap_id,
-            public_key_pem: Some(public_key_pem),
-            private_key_pem: Some(private_key_pem),
-            inbox_url,
-        }) = keys
-        else {
-            return Ok(SignerKeys::Missing);
-        };
-        let id: Url = ap_id.parse()?;
-        let inbox = match inbox_url {
-            Some(inbox) => inbox.parse()?,
-            None => Url::parse(&format!("{id}/inbox"))?,
-        };
-        Ok(SignerKeys::Found(Arc::new(SigningActor {
-            id,
-            inbox,
-            public_key_pem,
-            private_key_pem,
-        })))
-    }
-}
-
-// Not derived: a private key has no business in a log line.
-impl fmt::Debug for SigningActor {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("SigningActor")
-            .field("id", &self.id)
-            .finish_non_exhaustive()
-    }
-}
-
-/// Only signing is asked of this actor; it is never fetched, stored or served from here.
-#[async_trait]
-impl Object for SigningActor {
-    type DataType = web::Data<AppState>;
-    type Kind = serde_json::Value;
-    type Error = FederationError;
-
-    async fn read_from_id(_: Url, _: &Data<Self::DataType>) -> Result<Option<Self>, Self::Error> {
-        Ok(None)
-    }
-
-    async fn into_json(self, _: &Data<Self::DataType>) -> Result<Self::Kind, Self::Error> {
-        Err(anyhow!("a signing actor has no JSON of its own").into())
-    }
-
-    async fn verify(_: &Self::Kind, _: &Url, _: &Data<Self::DataType>) -> Result<(), Self::Error> {
-        Err(anyhow!("a signing actor is never received").into())
-    }
-
-    async fn from_json(_: Self::Kind, _: &Data<Self::DataType>) -> Result<Self, Self::Error> {
-        Err(anyhow!("a signing actor is never received").into())
-    }
-}
-
-impl Actor for SigningActor {
-    fn id(&self) -> Url {
-        self.id.clone()
-    }
-
-    fn public_key_pem(&self) -> &str {
-        &self.public_key_pem
-    }
-
-    fn private_key_pem(&self) -> Option<String> {
-        Some(self.private_key_pem.clone())
-    }
-
-    fn inbox(&self) -> Url {
-        self.inbox.clone()
-    }
-}
-
-/// A queued activity exactly as stored: the library only needs its id and who signs it, and
-/// serializes it as it is.
-#[derive(Debug)]
-struct RawActivity {
-    id: Url,
-    /// The signer, whose key id (`{signer}#main-key`) the library puts in the signature. It is
-    /// the activity's actor in every ordinary case; taking it from the signer keeps the signature
-    /// verifiable even when it is not (a forwarded activity).
-    signer: Url,
-    json: serde_json::Value,
-}
-
-impl RawActivity {
-    fn new(json: &serde_json::Value, signer: Url) -> Result<RawActivity, String> {
-        let id = json
-            .get("id")
-            .and_then(serde_json::Value::as_str)
-            .ok_or("the activity has no id")?
-            .parse()
-            .map_err(|error| format!("the activity's id is not a URL: {error}"))?;
-        Ok(RawActivity {
-            id,
-            signer,
-            json: json.clone(),
-        })
-    }
-}
-
-impl Serialize for RawActivity {
-    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        self.json.serialize(serializer)
-    }
-}
-
-#[async_trait]
-impl ActivityHandler for RawActivity {
-    type DataType = web::Data<AppState>;
-    type Error = FederationError;
-
-    fn id(&self) -> &Url {
-        &self.id
-    }
-
-    fn actor(&self) -> &Url {
-        &self.signer
-    }
-
-    async fn verify(&self, _: &Data<Self::DataType>) -> Result<(), Self::Error> {
-        Err(anyhow!("a queued delivery is never received").into())
-    }
-
-    async fn receive(self, _: &Data<Self::DataType>) -> Result<(), Self::Error> {
-        Err(anyhow!("a queued delivery is never received").into())
-    }
+/// A local person's parsed signing key, or Missing when they are gone or have none.
+async fn person_key(pool: &PgPool, id: i64) -> anyhow::Result<SignerKeys> {
+    let keys: Option<(String, Option<String>)> =
+        sqlx::query_as("select ap_id, private_key_pem from person where id = $1 and local")
+            .bind(id)
+            .fetch_optional(pool)
+            .await?;
+    let Some((ap_id, Some(private_key_pem))) = keys else {
+        return Ok(SignerKeys::Missing);
+    };
+    let key = SigningKey::new(&ap_id.parse()?, &private_key_pem)?;
+    Ok(SignerKeys::Found(Arc::new(key)))
 }
 
 #[cfg(test)]
@@ -760,17 +706,5 @@ mod tests {
         assert_eq!(host_of(&url), "example.com:8443");
         let url: Url = "https://example.com:443/inbox".parse().unwrap();
         assert_eq!(host_of(&url), "example.com");
-    }
-
-    #[test]
-    fn a_raw_activity_serializes_as_stored() {
-        let json = serde_json::json!({"id": "https://a.example/activities/1", "actor": "https://a.example/users/x", "type": "Like"});
-        let activity =
-            RawActivity::new(&json, "https://a.example/users/x".parse().unwrap()).unwrap();
-        assert_eq!(serde_json::to_value(&activity).unwrap(), json);
-        assert_eq!(activity.id().as_str(), "https://a.example/activities/1");
-        assert!(
-            RawActivity::new(&serde_json::json!({"actor": "x"}), activity.signer.clone()).is_err()
-        );
     }
 }

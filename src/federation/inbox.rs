@@ -36,6 +36,21 @@ use crate::{
 /// Mastodon's own limit on activity bodies.
 pub const MAX_ACTIVITY_BYTES: usize = 1024 * 1024;
 
+tokio::task_local! {
+    /// The signing actor as this request read it (fetching it if need be) before the signature
+    /// was checked. The library's own lookup of the actor and [`InboxActivity::receive`] take it
+    /// from here instead of reading the same row twice more.
+    static SIGNER: ActorRow;
+}
+
+/// The actor with id `id` if the inbox request being handled has read it already.
+pub(crate) fn signer_read_in_this_request(id: &Url) -> Option<ActorRow> {
+    SIGNER
+        .try_with(|signer| (signer.ap_id == id.as_str()).then(|| signer.clone()))
+        .ok()
+        .flatten()
+}
+
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.service(
         web::resource("/inbox")
@@ -142,13 +157,18 @@ async fn verify_and_receive(
             .await?;
     }
     // Fetch the signer first: if its key cannot be had, the signature cannot be verified (401).
-    ObjectId::<DbPerson>::from(activity.actor.clone())
+    let signer = ObjectId::<DbPerson>::from(activity.actor.clone())
         .dereference(&data)
         .await
         .map_err(|e| {
             FederationError::Unauthorized(format!("the signing actor could not be fetched: {e}"))
         })?;
-    receive_activity::<InboxActivity, DbPerson, web::Data<AppState>>(req, body, &data).await
+    SIGNER
+        .scope(
+            signer.0,
+            receive_activity::<InboxActivity, DbPerson, web::Data<AppState>>(req, body, &data),
+        )
+        .await
 }
 
 /// How old a signature may be; the library verifies with the same window.
@@ -209,20 +229,20 @@ impl ActivityHandler for InboxActivity {
 
     async fn receive(self, data: &FedData) -> FedResult<()> {
         let activity = self.0;
-        let actor = actors::by_ap_id(&data.db.write, activity.actor.as_str())
-            .await?
-            .ok_or_else(|| FederationError::Unauthorized("unknown actor".into()))?;
-        if moderation::is_banned(&data.db.write, actor.id).await? {
+        let actor = match signer_read_in_this_request(&activity.actor) {
+            Some(actor) => actor,
+            None => actors::by_ap_id(&data.db.write, activity.actor.as_str())
+                .await?
+                .ok_or_else(|| FederationError::Unauthorized("unknown actor".into()))?,
+        };
+        if actor.banned {
             return Err(FederationError::Forbidden(
                 "this actor is banned here".into(),
             ));
         }
         // The same activity twice has effect once. The receipt is taken back if handling fails,
         // so that the sender's retry can succeed.
-        let mut tx = data.db.write.begin().await?;
-        let first = actors::first_receipt(&mut tx, activity.id.as_str()).await?;
-        tx.commit().await?;
-        if !first {
+        if !actors::first_receipt(&data.db.write, activity.id.as_str()).await? {
             tracing::debug!(id = %activity.id, "activity seen before");
             crate::metrics::inbox_activity(&activity.kind, "duplicate", 200);
             return Ok(());
@@ -431,24 +451,26 @@ async fn create(activity: &ActivityJson, actor: &ActorRow, data: &FedData) -> Fe
     let post = carried_post(activity, data).await?;
     check_authorship(&post, actor)?;
     let db = &data.db.write;
-    match &post.in_reply_to {
+    let parent = match &post.in_reply_to {
         // A reply joins a discussion lien already has; replies to anything else are not ours.
-        Some(parent) => {
-            let story_id = match DbPost::find(db, parent.as_str()).await? {
-                None => {
-                    tracing::debug!(id = %post.id, %parent, "reply to an unknown post ignored");
-                    return Ok(());
-                }
-                Some(DbPost::Story(story)) => story.id,
-                Some(DbPost::Comment(comment)) => comment.story_id,
+        Some(parent_id) => {
+            let Some(parent) = DbPost::find(db, parent_id.as_str()).await? else {
+                tracing::debug!(id = %post.id, parent = %parent_id, "reply to an unknown post ignored");
+                return Ok(());
             };
             // A locked thread takes no new comments, from any server.
-            let story = stories::get(db, story_id).await?;
-            if story.is_some_and(|s| s.locked_at.is_some() || s.removed_at.is_some()) {
+            let locked = match &parent {
+                DbPost::Story(story) => story.locked_at.is_some() || story.removed_at.is_some(),
+                DbPost::Comment(comment) => stories::get(db, comment.story_id)
+                    .await?
+                    .is_some_and(|s| s.locked_at.is_some() || s.removed_at.is_some()),
+            };
+            if locked {
                 return Err(FederationError::Forbidden(
                     "this thread is locked: it takes no new comments".into(),
                 ));
             }
+            Some(parent)
         }
         // A new top-level post becomes a story only if someone here follows its author.
         None => {
@@ -456,14 +478,16 @@ async fn create(activity: &ActivityJson, actor: &ActorRow, data: &FedData) -> Fe
                 tracing::debug!(id = %post.id, "post from an actor nobody here follows ignored");
                 return Ok(());
             }
+            None
         }
-    }
+    };
     let expected: Url = actor
         .ap_id
         .parse()
         .map_err(|_| FederationError::Forbidden("bad actor id".into()))?;
     DbPost::verify(&post, &expected, data).await?;
-    DbPost::from_json(post, data).await?;
+    // Author and parent are known already: stored without looking them up again.
+    DbPost::store(post, actor, parent.as_ref(), data).await?;
     Ok(())
 }
 

@@ -13,6 +13,7 @@ pub mod objects;
 pub mod outbox;
 pub mod protocol;
 pub mod resolve;
+pub mod signing;
 pub mod site;
 
 pub use error::{FedResult, FederationError};

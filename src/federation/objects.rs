@@ -111,6 +111,9 @@ impl Object for DbPerson {
     }
 
     async fn read_from_id(id: Url, data: &FedData) -> Result<Option<Self>, FederationError> {
+        if let Some(signer) = super::inbox::signer_read_in_this_request(&id) {
+            return Ok(Some(DbPerson(signer)));
+        }
         Ok(actors::by_ap_id(&data.db.write, id.as_str())
             .await?
             .map(DbPerson))
@@ -503,6 +506,39 @@ impl Object for DbPost {
         let author = ObjectId::<DbPerson>::from(author_id)
             .dereference(data)
             .await?;
+        let parent = match &json.in_reply_to {
+            Some(parent) => Some(
+                ObjectId::<DbPost>::from(parent.clone())
+                    .dereference(data)
+                    .await?,
+            ),
+            None => None,
+        };
+        let db = &data.db.write;
+        let stored = match DbPost::store(json, &author.0, parent.as_ref(), data).await? {
+            Stored::Comment(id) => comments::get(db, id).await?.map(DbPost::Comment),
+            Stored::Story(id) => stories::get(db, id).await?.map(DbPost::Story),
+        };
+        stored.ok_or(FederationError::NotFound)
+    }
+}
+
+/// What [`DbPost::store`] wrote.
+pub enum Stored {
+    Comment(i64),
+    Story(i64),
+}
+
+impl DbPost {
+    /// Stores a verified remote post by `author`: a comment under `parent` when it replies to one
+    /// (which the caller found), else a story. The inbox calls this with what it has already
+    /// looked up; [`Object::from_json`] looks author and parent up first.
+    pub async fn store(
+        json: PostJson,
+        author: &ActorRow,
+        parent: Option<&DbPost>,
+        data: &FedData,
+    ) -> Result<Stored, FederationError> {
         let html = markdown::sanitize(&json.html());
         let source = json
             .source
@@ -516,12 +552,9 @@ impl Object for DbPost {
             .filter(|u| *u != &json.id)
             .map(Url::as_str);
         let db = &data.db.write;
-        match &json.in_reply_to {
+        match parent {
             Some(parent) => {
-                let parent = ObjectId::<DbPost>::from(parent.clone())
-                    .dereference(data)
-                    .await?;
-                let (story_id, parent_id) = match &parent {
+                let (story_id, parent_id) = match parent {
                     DbPost::Story(story) => (story.id, None),
                     DbPost::Comment(comment) => (comment.story_id, Some(comment.id)),
                 };
@@ -531,7 +564,7 @@ impl Object for DbPost {
                         ap_id: json.id.as_str(),
                         story_id,
                         parent_id,
-                        author_id: author.0.id,
+                        author_id: author.id,
                         body: source.as_deref().unwrap_or_default(),
                         body_html: &html,
                         published,
@@ -540,17 +573,10 @@ impl Object for DbPost {
                 )
                 .await?;
                 // Local people it mentions hear of it (the one it answers already did).
-                let mut mentioned = Vec::new();
-                for href in json.mentions() {
-                    if let Some(person) = actors::by_ap_id(db, href.as_str()).await? {
-                        mentioned.push(person.id);
-                    }
-                }
+                let mentioned: Vec<String> =
+                    json.mentions().into_iter().map(String::from).collect();
                 notifications::mentions(db, id, &mentioned).await?;
-                let comment = comments::get(db, id)
-                    .await?
-                    .ok_or(FederationError::NotFound)?;
-                Ok(DbPost::Comment(comment))
+                Ok(Stored::Comment(id))
             }
             None => {
                 let link = json
@@ -574,7 +600,7 @@ impl Object for DbPost {
                     db,
                     &RemoteStory {
                         ap_id: json.id.as_str(),
-                        author_id: author.0.id,
+                        author_id: author.id,
                         title: &title,
                         link: link_parts.as_ref().map(|(url, key, domain)| LinkParts {
                             url,
@@ -589,10 +615,7 @@ impl Object for DbPost {
                     },
                 )
                 .await?;
-                let story = stories::get(db, id)
-                    .await?
-                    .ok_or(FederationError::NotFound)?;
-                Ok(DbPost::Story(story))
+                Ok(Stored::Story(id))
             }
         }
     }

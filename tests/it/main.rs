@@ -7,6 +7,7 @@ mod cluster;
 mod comments;
 mod deletion;
 mod delivery;
+mod fedbench;
 mod federated_moderation;
 mod federation;
 mod fedify;

@@ -45,7 +45,7 @@ pub(crate) struct FakeMastodon {
     client: reqwest::Client,
 }
 
-fn fixture(name: &str) -> String {
+pub(crate) fn fixture(name: &str) -> String {
     std::fs::read_to_string(format!(
         "{}/tests/fixtures/mastodon/{name}",
         env!("CARGO_MANIFEST_DIR")
@@ -53,7 +53,7 @@ fn fixture(name: &str) -> String {
     .unwrap()
 }
 
-fn fill(template: &str, values: &[(&str, &str)]) -> String {
+pub(crate) fn fill(template: &str, values: &[(&str, &str)]) -> String {
     values
         .iter()
         .fold(template.to_owned(), |text, (key, value)| {
@@ -785,46 +785,4 @@ async fn outside_dev_mode_loopback_peers_are_never_fetched() {
         .await;
     assert_eq!(status, StatusCode::UNAUTHORIZED);
     assert_eq!(count(&production.pool, "person").await, 1);
-}
-
-/// Inbox throughput: signed `Create(Note)` replies from two remote actors whose keys lien has
-/// cached, 16 in flight. A measurement, not a check: `cargo test --release --test it inbox_rate --
-/// --ignored --nocapture`.
-#[tokio::test]
-#[ignore]
-async fn inbox_rate() {
-    use futures::StreamExt;
-    let s = scene().await;
-    // Warm the actor cache, as on a server that has talked to these people before.
-    for (n, who) in ["mallory", "eve"].iter().enumerate() {
-        let warm = reply(&s, who, &format!("9{n}"), &s.story_id, "warm");
-        assert_eq!(
-            s.mastodon.deliver(&s.inbox, &warm, who).await,
-            StatusCode::OK
-        );
-    }
-    let total = 2000;
-    let bodies: Vec<(String, &str)> = (0..total)
-        .map(|n| {
-            let who = if n % 2 == 0 { "mallory" } else { "eve" };
-            (
-                reply(&s, who, &format!("{}", 100_000 + n), &s.story_id, "bench"),
-                who,
-            )
-        })
-        .collect();
-    let started = std::time::Instant::now();
-    let statuses: Vec<StatusCode> = futures::stream::iter(bodies.iter())
-        .map(|(body, who)| s.mastodon.deliver(&s.inbox, body, who))
-        .buffer_unordered(16)
-        .collect()
-        .await;
-    let elapsed = started.elapsed();
-    assert!(statuses.iter().all(|s| *s == StatusCode::OK));
-    assert_eq!(count(&s.lien.pool, "comment").await, total as i64 + 2);
-    println!(
-        "inbox: {total} signed Create(Note) in {:.2} s = {:.0} activities/s (signing included)",
-        elapsed.as_secs_f64(),
-        total as f64 / elapsed.as_secs_f64()
-    );
 }
