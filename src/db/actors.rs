@@ -198,15 +198,24 @@ pub async fn follower_count(db: impl PgExecutor<'_>, person_id: i64) -> sqlx::Re
         .await
 }
 
-/// Marks an activity id as handled; false when it was handled before (SPEC: seen twice, effect once).
-/// One statement, committed on its own: a concurrent copy of the same activity waits on the
-/// unique key until this commits, then finds it taken.
-pub async fn first_receipt(db: impl PgExecutor<'_>, activity_id: &str) -> sqlx::Result<bool> {
+/// Whether an activity id was handled before (SPEC: seen twice, effect once).
+pub async fn received(db: impl PgExecutor<'_>, activity_id: &str) -> sqlx::Result<bool> {
+    sqlx::query_scalar("select exists (select 1 from received_activity where ap_id = $1)")
+        .bind(activity_id)
+        .fetch_one(db)
+        .await
+}
+
+/// Records that an activity was handled. Called only once its effects are committed: a crash in
+/// between leaves no receipt, so the sender's retry is handled again. The handlers are idempotent
+/// (objects upserted by their ids, votes by voter and target, follows and boosts once), but for
+/// `Flag`: a retry after such a crash files its report twice, which a moderator shrugs off.
+pub async fn record_receipt(db: impl PgExecutor<'_>, activity_id: &str) -> sqlx::Result<()> {
     sqlx::query("insert into received_activity (ap_id) values ($1) on conflict do nothing")
         .bind(activity_id)
         .execute(db)
         .await
-        .map(|done| done.rows_affected() == 1)
+        .map(drop)
 }
 
 /// One inbox per known peer server (its shared inbox when it has one): where an account's

@@ -240,21 +240,19 @@ impl ActivityHandler for InboxActivity {
                 "this actor is banned here".into(),
             ));
         }
-        // The same activity twice has effect once. The receipt is taken back if handling fails,
-        // so that the sender's retry can succeed.
-        if !actors::first_receipt(&data.db.write, activity.id.as_str()).await? {
+        // The same activity twice has effect once. The receipt is written after the activity's
+        // effects are committed, never before: a receipt first would make a crash in between
+        // lose the activity (its retry taken for a duplicate). Two copies arriving at the same
+        // moment may both be handled, which the handlers' idempotence makes harmless.
+        if actors::received(&data.db.write, activity.id.as_str()).await? {
             tracing::debug!(id = %activity.id, "activity seen before");
             crate::metrics::inbox_activity(&activity.kind, "duplicate", 200);
             return Ok(());
         }
         let result = handle(&activity, &actor, data).await;
         if result.is_ok() {
+            actors::record_receipt(&data.db.write, activity.id.as_str()).await?;
             crate::metrics::inbox_activity(&activity.kind, "accepted", 200);
-        } else {
-            sqlx::query("delete from received_activity where ap_id = $1")
-                .bind(activity.id.as_str())
-                .execute(&data.db.write)
-                .await?;
         }
         result
     }
