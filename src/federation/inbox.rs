@@ -253,6 +253,9 @@ impl ActivityHandler for InboxActivity {
         if result.is_ok() {
             actors::record_receipt(&data.db.write, activity.id.as_str()).await?;
             crate::metrics::inbox_activity(&activity.kind, "accepted", 200);
+            // Pages show it from now on. (Each accepted activity leaves the caches behind: on a
+            // busy inbox pages are rendered more often, one rendering per page at a time.)
+            data.caches.invalidate();
         }
         result
     }

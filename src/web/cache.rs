@@ -9,7 +9,8 @@
 //!   replica, `lien worker` or the CLI, is visible everywhere within about two polls;
 //! - once more one poll after such a change, for writes whose transaction committed after the poll
 //!   that saw their statement;
-//! - at once, when this process answered a form that changed something;
+//! - at once, when this process answered a form that changed something or accepted an activity
+//!   in its inbox;
 //! - at least every [`MAX_AGE`], so relative times ("3 hours ago") and the windows of `/top` move on.
 //!
 //! The browser that wrote something reads around every cache for a few seconds (the `lien_wrote`

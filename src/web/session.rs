@@ -114,8 +114,8 @@ pub async fn primary_after_write(
 ) -> Result<ServiceResponse<impl MessageBody>, Error> {
     let state = req.app_data::<web::Data<AppState>>().cloned();
     let writes = !matches!(*req.method(), Method::GET | Method::HEAD)
-        // Peers POSTing activities keep no cookies, and come too often to drop the caches for
-        // each: their changes reach the caches through the database's change counter.
+        // Peers POSTing activities keep no cookies; the inbox drops the caches itself, for the
+        // activities it accepted (not for duplicates and refusals).
         && !req.path().ends_with("/inbox");
     let mut res = next.call(req).await?;
     let status = res.status();
