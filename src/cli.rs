@@ -16,7 +16,7 @@ use crate::{
     accounts,
     config::{Config, LogFormat},
     db::{accounts as db_accounts, embedded::Claim, moderation, Database},
-    federation::{delivery, FedConfig},
+    federation::{delivery, outbox, FedConfig},
     preview,
     web::AppState,
 };
@@ -182,8 +182,14 @@ async fn ban(config: &Config, name: &str, action: &str, reason: &str) -> anyhow:
             .await?
             .with_context(|| format!("there is no local account named {name}"))?;
         let target = moderation::Target::Person(person.id, person.name.clone());
-        let done =
-            moderation::act(&database.db.write, None, action, &target, reason.trim()).await?;
+        // The same as /admin's action, peers told included (ActivityPub: see outbox).
+        let state = crate::app_state(database.db.clone(), config.clone());
+        let mut tx = database.db.write.begin().await?;
+        let done = moderation::act_in(&mut tx, None, action, &target, reason.trim()).await?;
+        if done {
+            outbox::ban_changed(&mut tx, &state, person.id, action == "ban").await?;
+        }
+        tx.commit().await?;
         anyhow::Ok(done)
     }
     .await;

@@ -166,6 +166,55 @@ pub async fn post_restored(
     queue(tx, state, activity, Signer::Person(author.id), inboxes).await
 }
 
+/// A local person was banned (or the ban lifted): their posts leave (or come back to) the
+/// servers that have them, as a moderator's removal (or restore) of each would do. Posts already
+/// deleted or removed on their own are left as they are. Nothing for a remote person: their
+/// content is only hidden here.
+pub async fn ban_changed(
+    tx: &mut Transaction<'_, Postgres>,
+    state: &AppState,
+    person_id: i64,
+    banned: bool,
+) -> FedResult<()> {
+    let stories: Vec<i64> = sqlx::query_scalar(
+        "select id from story where author_id = $1 and local
+         and deleted_at is null and removed_at is null",
+    )
+    .bind(person_id)
+    .fetch_all(&mut **tx)
+    .await?;
+    let comments: Vec<i64> = sqlx::query_scalar(
+        "select id from comment where author_id = $1 and local
+         and deleted_at is null and removed_at is null",
+    )
+    .bind(person_id)
+    .fetch_all(&mut **tx)
+    .await?;
+    let mut posts = Vec::with_capacity(stories.len() + comments.len());
+    for id in stories {
+        posts.extend(
+            crate::db::stories::get(&mut **tx, id)
+                .await?
+                .map(DbPost::Story),
+        );
+    }
+    for id in comments {
+        posts.extend(
+            crate::db::comments::get(&mut **tx, id)
+                .await?
+                .map(DbPost::Comment),
+        );
+    }
+    for post in &posts {
+        if banned {
+            post_deleted(tx, state, post).await?;
+        } else {
+            post_restored(tx, state, post).await?;
+        }
+    }
+    Ok(())
+}
+
 /// A local person voted on a remote post: withdraw the previous vote (`Undo`) if there was one,
 /// then send the new one (`Like` or `Dislike`, under the id stored with the vote) to the post's author.
 pub async fn vote_changed(

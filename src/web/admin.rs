@@ -173,6 +173,9 @@ async fn moderate(ctx: Ctx, CsrfForm(form): CsrfForm<ModerateForm>) -> AppResult
             }
         }
     }
+    if let (action @ ("ban" | "unban"), Target::Person(id, _)) = (form.action.as_str(), &target) {
+        outbox::ban_changed(&mut tx, &ctx.state, *id, action == "ban").await?;
+    }
     tx.commit().await?;
     Ok(see_other(&back))
 }

@@ -84,6 +84,46 @@ async fn a_restore_brings_removed_posts_back_on_peers() {
 }
 
 #[tokio::test]
+async fn a_ban_takes_the_persons_posts_off_peers_and_lifting_it_brings_them_back() {
+    let a = dev_instance().await;
+    let b = dev_instance().await;
+    let alice = a.user("alice").await;
+    let story = alice
+        .share("https://example.com/maybe-spam", "Maybe spam", "web")
+        .await;
+    let comment = alice.comment(story, None, "More of the same").await;
+    let bob = b.user("bob").await;
+    let profile = resolve(&bob, &format!("@alice@{}", host(&a))).await;
+    bob.post(&format!("{profile}/follow"), &[]).await;
+    deliver_all(&b).await;
+    deliver_all(&a).await;
+    let page = resolve(&bob, &format!("{}/s/{story}", a.address)).await;
+    let story_b: i64 = select_attr(&bob.page(&page).await, "article.story", "data-id")[0]
+        .parse()
+        .unwrap();
+    let comment_gone_on_b = || async {
+        sqlx::query_scalar::<_, bool>("select deleted_at is not null from comment where ap_id = $1")
+            .bind(format!("{}/c/{comment}", a.address))
+            .fetch_one(&b.pool)
+            .await
+            .unwrap()
+    };
+    assert!(story_ids(&bob, "/new").await.contains(&story_b));
+    assert!(!comment_gone_on_b().await);
+
+    let root = admin(&a).await;
+    moderate(&root, "ban", "person", "alice", "spam").await;
+    deliver_all(&a).await;
+    assert!(!story_ids(&bob, "/new").await.contains(&story_b));
+    assert!(comment_gone_on_b().await);
+
+    moderate(&root, "unban", "person", "alice", "appeal granted").await;
+    deliver_all(&a).await;
+    assert!(story_ids(&bob, "/new").await.contains(&story_b));
+    assert!(!comment_gone_on_b().await);
+}
+
+#[tokio::test]
 async fn a_report_on_a_remote_post_reaches_its_home_server() {
     let a = dev_instance().await;
     let b = dev_instance().await;
