@@ -91,6 +91,24 @@ async fn audience(tx: &mut Transaction<'_, Postgres>, post: &DbPost) -> FedResul
     Ok(parse_inboxes(inboxes))
 }
 
+async fn author_of(tx: &mut Transaction<'_, Postgres>, post: &DbPost) -> FedResult<ActorRow> {
+    actors::by_id(&mut **tx, post.author_id())
+        .await?
+        .ok_or(super::FederationError::NotFound)
+}
+
+/// Queues an activity about a post, signed by its author, for everyone who heard of the post.
+async fn to_audience(
+    tx: &mut Transaction<'_, Postgres>,
+    state: &AppState,
+    post: &DbPost,
+    author: &ActorRow,
+    activity: Value,
+) -> FedResult<()> {
+    let inboxes = audience(tx, post).await?;
+    queue(tx, state, activity, Signer::Person(author.id), inboxes).await
+}
+
 /// A local post was created (`Create`) or edited (`Update`).
 pub async fn post_published(
     tx: &mut Transaction<'_, Postgres>,
@@ -100,9 +118,7 @@ pub async fn post_published(
 ) -> FedResult<()> {
     let origin = state.config.origin();
     let object = post_json(tx, post, &origin, &state.config.host()).await?;
-    let author = actors::by_id(&mut **tx, post.author_id())
-        .await?
-        .ok_or(super::FederationError::NotFound)?;
+    let author = author_of(tx, post).await?;
     let activity = json!({
         "id": new_activity_id(&origin),
         "type": kind,
@@ -112,8 +128,7 @@ pub async fn post_published(
         "cc": object.cc,
         "published": chrono::Utc::now(),
     });
-    let inboxes = audience(tx, post).await?;
-    queue(tx, state, activity, Signer::Person(author.id), inboxes).await
+    to_audience(tx, state, post, &author, activity).await
 }
 
 /// A local post was deleted: `Delete` with a `Tombstone`, to everyone who heard of it.
@@ -123,9 +138,7 @@ pub async fn post_deleted(
     post: &DbPost,
 ) -> FedResult<()> {
     let origin = state.config.origin();
-    let author = actors::by_id(&mut **tx, post.author_id())
-        .await?
-        .ok_or(super::FederationError::NotFound)?;
+    let author = author_of(tx, post).await?;
     let activity = json!({
         "id": new_activity_id(&origin),
         "type": "Delete",
@@ -133,8 +146,7 @@ pub async fn post_deleted(
         "object": { "id": post.ap_id(), "type": "Tombstone" },
         "to": [PUBLIC],
     });
-    let inboxes = audience(tx, post).await?;
-    queue(tx, state, activity, Signer::Person(author.id), inboxes).await
+    to_audience(tx, state, post, &author, activity).await
 }
 
 /// A removed local post was restored by a moderator: `Undo` of the `Delete` its removal sent, to
@@ -146,9 +158,7 @@ pub async fn post_restored(
     post: &DbPost,
 ) -> FedResult<()> {
     let origin = state.config.origin();
-    let author = actors::by_id(&mut **tx, post.author_id())
-        .await?
-        .ok_or(super::FederationError::NotFound)?;
+    let author = author_of(tx, post).await?;
     let activity = json!({
         "id": new_activity_id(&origin),
         "type": "Undo",
@@ -162,8 +172,7 @@ pub async fn post_restored(
         },
         "to": [PUBLIC],
     });
-    let inboxes = audience(tx, post).await?;
-    queue(tx, state, activity, Signer::Person(author.id), inboxes).await
+    to_audience(tx, state, post, &author, activity).await
 }
 
 /// A local person was banned (or the ban lifted): their posts leave (or come back to) the

@@ -5,22 +5,38 @@ use reqwest::StatusCode;
 
 use crate::{
     federation::{deliver_all, dev_instance, host, resolve},
-    helpers::{select_attr, story_ids},
+    helpers::{select_attr, story_ids, Browser, TestApp},
     mastodon::FakeMastodon,
     moderation::{admin, moderate},
 };
 
-#[tokio::test]
-async fn a_restore_brings_removed_posts_back_on_peers() {
+/// Alice, on A, shares a story and comments on it; Bob, on B, follows her and opens the story
+/// there (its replies come along).
+struct Followed {
+    a: TestApp,
+    b: TestApp,
+    bob: Browser,
+    story: i64,
+    comment: i64,
+    /// The story's id on B.
+    story_b: i64,
+}
+
+async fn alice_followed_from_b(title: &str, comment: &str) -> Followed {
     let a = dev_instance().await;
     let b = dev_instance().await;
     let alice = a.user("alice").await;
     let story = alice
-        .share("https://example.com/restored", "Back again", "web")
+        .share(
+            &format!(
+                "https://example.com/{}",
+                title.to_lowercase().replace(' ', "-")
+            ),
+            title,
+            "web",
+        )
         .await;
-    let comment = alice.comment(story, None, "Alice's own words").await;
-
-    // Bob, on B, follows alice and opens her story (its replies come along).
+    let comment = alice.comment(story, None, comment).await;
     let bob = b.user("bob").await;
     let profile = resolve(&bob, &format!("@alice@{}", host(&a))).await;
     bob.post(&format!("{profile}/follow"), &[]).await;
@@ -30,6 +46,26 @@ async fn a_restore_brings_removed_posts_back_on_peers() {
     let story_b: i64 = select_attr(&bob.page(&page).await, "article.story", "data-id")[0]
         .parse()
         .unwrap();
+    Followed {
+        a,
+        b,
+        bob,
+        story,
+        comment,
+        story_b,
+    }
+}
+
+#[tokio::test]
+async fn a_restore_brings_removed_posts_back_on_peers() {
+    let Followed {
+        a,
+        b,
+        bob,
+        story,
+        comment,
+        story_b,
+    } = alice_followed_from_b("Back again", "Alice's own words").await;
     let thread = || async { bob.page(&format!("/s/{story_b}")).await.html() };
     assert!(thread().await.contains("Alice's own words"));
 
@@ -85,22 +121,14 @@ async fn a_restore_brings_removed_posts_back_on_peers() {
 
 #[tokio::test]
 async fn a_ban_takes_the_persons_posts_off_peers_and_lifting_it_brings_them_back() {
-    let a = dev_instance().await;
-    let b = dev_instance().await;
-    let alice = a.user("alice").await;
-    let story = alice
-        .share("https://example.com/maybe-spam", "Maybe spam", "web")
-        .await;
-    let comment = alice.comment(story, None, "More of the same").await;
-    let bob = b.user("bob").await;
-    let profile = resolve(&bob, &format!("@alice@{}", host(&a))).await;
-    bob.post(&format!("{profile}/follow"), &[]).await;
-    deliver_all(&b).await;
-    deliver_all(&a).await;
-    let page = resolve(&bob, &format!("{}/s/{story}", a.address)).await;
-    let story_b: i64 = select_attr(&bob.page(&page).await, "article.story", "data-id")[0]
-        .parse()
-        .unwrap();
+    let Followed {
+        a,
+        b,
+        bob,
+        story: _,
+        comment,
+        story_b,
+    } = alice_followed_from_b("Maybe spam", "More of the same").await;
     let comment_gone_on_b = || async {
         sqlx::query_scalar::<_, bool>("select deleted_at is not null from comment where ap_id = $1")
             .bind(format!("{}/c/{comment}", a.address))
