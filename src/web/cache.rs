@@ -58,7 +58,8 @@ pub const MAX_AGE: Duration = Duration::from_secs(30);
 /// and a count a few minutes old misleads nobody.
 const TAG_COUNTS_AGE: Duration = Duration::from_secs(300);
 
-/// Room for rendered pages: a front page is ~40 KB, a long discussion a few hundred.
+/// Room for rendered pages: a front page is ~25 KB, a 250-comment discussion ~150 KB (each also
+/// kept gzipped, at about a tenth).
 const PAGE_BYTES: u64 = 24 * 1024 * 1024;
 
 /// A page larger than this is rendered each time rather than crowding out a hundred others.
