@@ -27,7 +27,8 @@ use crate::{
 
 pub const SESSION_COOKIE: &str = "lien_session";
 pub const CSRF_COOKIE: &str = "lien_csrf";
-/// Set for a few seconds after a browser changed something, while a read replica may lag.
+/// Set for a few seconds after a browser changed something, while caches and a read replica may
+/// lag: its reads then go around them.
 pub const WROTE_COOKIE: &str = "lien_wrote";
 
 /// How long after a write a browser's page reads go around the caches and to the primary (read
