@@ -149,23 +149,37 @@ async fn verify_and_receive(
     }
     // The `Delete` of an actor by itself: its document now answers 410, so refetching it (as the
     // library does when the stored copy is old) would lose the very key that must verify the
-    // Delete. The stored key is trusted for this one: marked fresh, the library uses it.
-    if activity.kind == "Delete" && object_id(&activity.object).as_ref() == Some(&activity.actor) {
-        sqlx::query("update person set fetched_at = now() where ap_id = $1 and not local")
-            .bind(activity.actor.as_str())
-            .execute(&data.db.write)
-            .await?;
-    }
-    // Fetch the signer first: if its key cannot be had, the signature cannot be verified (401).
-    let signer = ObjectId::<DbPerson>::from(activity.actor.clone())
-        .dereference(&data)
-        .await
-        .map_err(|e| {
-            FederationError::Unauthorized(format!("the signing actor could not be fetched: {e}"))
-        })?;
+    // Delete. The stored key verifies it: this request's copy of the actor is taken as fresh.
+    // Nothing is written before the signature is checked.
+    let deletes_itself =
+        activity.kind == "Delete" && object_id(&activity.object).as_ref() == Some(&activity.actor);
+    let stored = match deletes_itself {
+        true => actors::by_ap_id(&data.db.write, activity.actor.as_str())
+            .await?
+            .filter(|actor| !actor.local),
+        false => None,
+    };
+    let signer = match stored {
+        Some(mut actor) => {
+            actor.fetched_at = Some(chrono::Utc::now());
+            actor
+        }
+        // Fetch the signer first: if its key cannot be had, the signature cannot be verified.
+        None => {
+            ObjectId::<DbPerson>::from(activity.actor.clone())
+                .dereference(&data)
+                .await
+                .map_err(|e| {
+                    FederationError::Unauthorized(format!(
+                        "the signing actor could not be fetched: {e}"
+                    ))
+                })?
+                .0
+        }
+    };
     SIGNER
         .scope(
-            signer.0,
+            signer,
             receive_activity::<InboxActivity, DbPerson, web::Data<AppState>>(req, body, &data),
         )
         .await

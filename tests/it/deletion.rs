@@ -106,6 +106,38 @@ async fn a_deleted_account_is_gone_here_and_on_the_servers_that_know_it() {
     .await
     .unwrap();
     assert_eq!(deletes, 1, "the Delete is queued for B");
+    // B's copy of alice is old (B would refetch it, and get 410): the Delete is verified with the
+    // key B kept. A forged one, signed with another key, is refused and changes nothing there.
+    let refreshed = || async {
+        sqlx::query_scalar::<_, Option<chrono::DateTime<chrono::Utc>>>(
+            "select fetched_at from person where ap_id = $1",
+        )
+        .bind(format!("{}/users/alice", a.address))
+        .fetch_one(&b.pool)
+        .await
+        .unwrap()
+    };
+    sqlx::query("update person set fetched_at = now() - interval '30 days' where ap_id = $1")
+        .bind(format!("{}/users/alice", a.address))
+        .execute(&b.pool)
+        .await
+        .unwrap();
+    let stale = refreshed().await;
+    let forger = crate::mastodon::FakeMastodon::start(&b).await;
+    let forged = serde_json::json!({
+        "@context": "https://www.w3.org/ns/activitystreams",
+        "id": format!("{}/users/alice#forged-delete", a.address),
+        "type": "Delete",
+        "actor": format!("{}/users/alice", a.address),
+        "object": format!("{}/users/alice", a.address),
+    })
+    .to_string();
+    let status = forger
+        .deliver(&format!("{}/inbox", b.address), &forged, "mallory")
+        .await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    assert_eq!(refreshed().await, stale, "a refused Delete wrote nothing");
+    assert!(story_ids(&bob, "/new").await.contains(&story_b));
     deliver_all(&a).await;
     assert!(!story_ids(&bob, "/new").await.contains(&story_b));
     let gone: bool =
