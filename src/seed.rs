@@ -782,6 +782,21 @@ pub enum Param {
     NullInt,
 }
 
+/// A story list's parameters: the limit, `second` (the offset, or the story to continue after),
+/// then the listing's own argument.
+fn story_params(listing: &Listing, limit: i64, second: i64) -> Vec<Param> {
+    let mut params = vec![Param::Int(limit), Param::Int(second)];
+    match listing {
+        Listing::Hot | Listing::New => {}
+        Listing::Top { since } => params.push(Param::Time(*since)),
+        Listing::Tag(text) | Listing::Domain(text) | Listing::Search(text) => {
+            params.push(Param::Text(text.clone()))
+        }
+        Listing::Author(id) => params.push(Param::Int(*id)),
+    }
+    params
+}
+
 /// One list query as the application runs it: the statement and realistic parameters.
 #[derive(Clone, Debug)]
 pub struct ListQuery {
@@ -791,35 +806,27 @@ pub struct ListQuery {
 }
 
 impl ListQuery {
-    fn story(name: String, listing: Listing, limit: i64, offset: i64) -> ListQuery {
-        let mut query = ListQuery::story_at(name, &listing, limit, offset);
-        query.sql = stories::list_sql(&listing);
-        query
-    }
-
-    /// The page after story `after`, by keyset (`stories::list_after_sql`).
-    fn story_after(name: String, listing: Listing, limit: i64, after: i64) -> ListQuery {
-        let mut query = ListQuery::story_at(name, &listing, limit, after);
-        query.sql = stories::list_after_sql(&listing).unwrap_or_default();
-        query
-    }
-
-    /// Parameters only: `$2` is the offset or the story to continue after.
-    fn story_at(name: String, listing: &Listing, limit: i64, second: i64) -> ListQuery {
-        let mut params = vec![Param::Int(limit), Param::Int(second)];
-        match &listing {
-            Listing::Hot | Listing::New => {}
-            Listing::Top { since } => params.push(Param::Time(*since)),
-            Listing::Tag(text) | Listing::Domain(text) | Listing::Search(text) => {
-                params.push(Param::Text(text.clone()))
-            }
-            Listing::Author(id) => params.push(Param::Int(*id)),
-        }
+    /// A page of a story list by offset (`stories::list_sql`).
+    pub fn story(name: String, listing: Listing, limit: i64, offset: i64) -> ListQuery {
         ListQuery {
             name,
-            sql: String::new(),
-            params,
+            sql: stories::list_sql(&listing),
+            params: story_params(&listing, limit, offset),
         }
+    }
+
+    /// The page after story `after`, by keyset (`stories::list_after_sql`); none for search.
+    pub fn story_after(
+        name: String,
+        listing: Listing,
+        limit: i64,
+        after: i64,
+    ) -> Option<ListQuery> {
+        Some(ListQuery {
+            name,
+            sql: stories::list_after_sql(&listing)?,
+            params: story_params(&listing, limit, after),
+        })
     }
 
     /// `query` with this statement's parameters bound.
@@ -894,7 +901,8 @@ pub async fn list_queries(pool: &PgPool) -> anyhow::Result<Vec<ListQuery>> {
             Listing::Hot,
             26,
             page_40,
-        ),
+        )
+        .context("hot has a keyset form")?,
         story_query("new (/new)".into(), Listing::New, 26, 0),
         story_query(
             "top of the week (/top?t=week)".into(),

@@ -240,6 +240,17 @@ pub async fn upsert_remote(pool: &PgPool, comment: &RemoteComment<'_>) -> sqlx::
     Ok(id)
 }
 
+/// A local person's live comments (neither deleted nor removed), in any order.
+pub async fn live_local_by(db: impl PgExecutor<'_>, author_id: i64) -> sqlx::Result<Vec<Comment>> {
+    sqlx::query_as(&format!(
+        "{COMMENT_SELECT} where c.author_id = $1 and c.local
+         and c.deleted_at is null and c.removed_at is null"
+    ))
+    .bind(author_id)
+    .fetch_all(db)
+    .await
+}
+
 /// Comments by id, in any order (notifications, for instance).
 pub async fn by_ids(db: impl PgExecutor<'_>, ids: &[i64]) -> sqlx::Result<Vec<Comment>> {
     sqlx::query_as(&format!("{COMMENT_SELECT} where c.id = any($1)"))

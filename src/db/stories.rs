@@ -196,6 +196,18 @@ pub fn list_after_sql(listing: &Listing) -> Option<String> {
     ))
 }
 
+/// A local person's live stories (neither deleted nor removed), in any order; unlike
+/// `Listing::Author`, whatever the author's standing (a ban hides them from the lists).
+pub async fn live_local_by(db: impl PgExecutor<'_>, author_id: i64) -> sqlx::Result<Vec<Story>> {
+    sqlx::query_as(&format!(
+        "{STORY_SELECT} where s.author_id = $1 and s.local
+         and s.deleted_at is null and s.removed_at is null"
+    ))
+    .bind(author_id)
+    .fetch_all(db)
+    .await
+}
+
 /// One story, deleted or not.
 pub async fn get(db: impl PgExecutor<'_>, id: i64) -> sqlx::Result<Option<Story>> {
     sqlx::query_as(&format!("{STORY_SELECT} where s.id = $1"))

@@ -185,35 +185,11 @@ pub async fn ban_changed(
     person_id: i64,
     banned: bool,
 ) -> FedResult<()> {
-    let stories: Vec<i64> = sqlx::query_scalar(
-        "select id from story where author_id = $1 and local
-         and deleted_at is null and removed_at is null",
-    )
-    .bind(person_id)
-    .fetch_all(&mut **tx)
-    .await?;
-    let comments: Vec<i64> = sqlx::query_scalar(
-        "select id from comment where author_id = $1 and local
-         and deleted_at is null and removed_at is null",
-    )
-    .bind(person_id)
-    .fetch_all(&mut **tx)
-    .await?;
-    let mut posts = Vec::with_capacity(stories.len() + comments.len());
-    for id in stories {
-        posts.extend(
-            crate::db::stories::get(&mut **tx, id)
-                .await?
-                .map(DbPost::Story),
-        );
-    }
-    for id in comments {
-        posts.extend(
-            crate::db::comments::get(&mut **tx, id)
-                .await?
-                .map(DbPost::Comment),
-        );
-    }
+    let stories = crate::db::stories::live_local_by(&mut **tx, person_id).await?;
+    let comments = crate::db::comments::live_local_by(&mut **tx, person_id).await?;
+    let posts = (stories.into_iter().map(DbPost::Story))
+        .chain(comments.into_iter().map(DbPost::Comment))
+        .collect::<Vec<_>>();
     for post in &posts {
         if banned {
             post_deleted(tx, state, post).await?;

@@ -10,11 +10,8 @@
 
 use chrono::{Duration, Utc};
 use lien::{
-    db::{
-        comments,
-        stories::{self, Listing},
-    },
-    seed::{self, Sizes},
+    db::{comments, stories::Listing},
+    seed::{self, ListQuery, Param, Sizes},
 };
 use serde_json::Value;
 use sqlx::PgPool;
@@ -48,28 +45,16 @@ async fn seeded() -> PgPool {
     pool
 }
 
-/// A statement with its parameters, the way sqlx sends it (so the planner sees the values, as it
-/// does for the application's first executions of a prepared statement).
-enum Param {
-    Int(i64),
-    Text(String),
-    Time(chrono::DateTime<Utc>),
-    NullInt,
-}
-
-/// The plan of `sql` with `params`, as JSON.
-async fn plan(pool: &PgPool, sql: &str, params: &[Param]) -> Value {
-    let explain = format!("explain (format json) {sql}");
-    let mut query = sqlx::query_scalar::<_, Value>(&explain);
-    for param in params {
-        query = match param {
-            Param::Int(value) => query.bind(*value),
-            Param::Text(value) => query.bind(value.clone()),
-            Param::Time(value) => query.bind(*value),
-            Param::NullInt => query.bind(None::<i64>),
-        };
-    }
-    query.fetch_one(pool).await.expect("explain")
+/// The plan of a statement with its parameters, bound the way sqlx sends them (so the planner
+/// sees the values, as it does for the application's first executions of a prepared statement).
+async fn plan(pool: &PgPool, query: &ListQuery) -> Value {
+    let explain = format!("explain (format json) {}", query.sql);
+    let (plan,): (Value,) = query
+        .bind(sqlx::query_as(&explain))
+        .fetch_one(pool)
+        .await
+        .expect("explain");
+    plan
 }
 
 /// One node of a plan: its type, the table it reads, the index it uses.
@@ -156,42 +141,49 @@ fn outline(plan: &Value) -> String {
 }
 
 struct Case {
-    name: String,
-    sql: String,
-    params: Vec<Param>,
+    query: ListQuery,
     wanted: &'static [&'static str],
+    /// The index must be entered at a key (keyset pagination), not read from its start.
     seek: bool,
 }
 
 fn story_case(name: &str, listing: Listing, wanted: &'static [&'static str]) -> Case {
-    story_case_at(name, listing, None, wanted)
+    Case {
+        query: ListQuery::story(name.to_owned(), listing, 26, 0),
+        wanted,
+        seek: false,
+    }
 }
 
-/// `after`: the page that follows this story, by keyset (`stories::list_after_sql`).
-fn story_case_at(
+/// The page that follows story `after`, by keyset (`stories::list_after_sql`).
+fn story_case_after(
     name: &str,
     listing: Listing,
-    after: Option<i64>,
+    after: i64,
     wanted: &'static [&'static str],
 ) -> Case {
-    let mut params = vec![Param::Int(26), Param::Int(after.unwrap_or(0))];
-    match &listing {
-        Listing::Hot | Listing::New => {}
-        Listing::Top { since } => params.push(Param::Time(*since)),
-        Listing::Tag(text) | Listing::Domain(text) | Listing::Search(text) => {
-            params.push(Param::Text(text.clone()))
-        }
-        Listing::Author(id) => params.push(Param::Int(*id)),
-    }
     Case {
-        name: name.to_owned(),
-        sql: match after {
-            Some(_) => stories::list_after_sql(&listing).expect("a keyed listing"),
-            None => stories::list_sql(&listing),
-        },
-        params,
+        query: ListQuery::story_after(name.to_owned(), listing, 26, after)
+            .expect("a keyed listing"),
         wanted,
-        seek: after.is_some(),
+        seek: true,
+    }
+}
+
+fn comment_case(
+    name: &str,
+    sql: String,
+    params: Vec<Param>,
+    wanted: &'static [&'static str],
+) -> Case {
+    Case {
+        query: ListQuery {
+            name: name.to_owned(),
+            sql,
+            params,
+        },
+        wanted,
+        seek: false,
     }
 }
 
@@ -266,12 +258,12 @@ async fn rare_tag(pool: &PgPool) -> String {
 async fn check(pool: &PgPool, cases: Vec<Case>) {
     let mut failures = Vec::new();
     for case in cases {
-        let plan = plan(pool, &case.sql, &case.params).await;
+        let plan = plan(pool, &case.query).await;
         let problems = problems(&plan, case.wanted, case.seek);
         if !problems.is_empty() {
             failures.push(format!(
                 "{}: {}\n    plan: {}",
-                case.name,
+                case.query.name,
                 problems.join("; "),
                 outline(&plan)
             ));
@@ -332,31 +324,28 @@ async fn every_list_query_uses_its_index() {
             Listing::Author(picks.prolific_author),
             &["story_author_idx"],
         ),
-        Case {
-            name: "newest comments".into(),
-            sql: comments::newest_sql(),
-            params: vec![Param::Int(26), Param::Int(0), Param::NullInt],
-            wanted: &["comment_new_idx"],
-            seek: false,
-        },
-        Case {
-            name: "an author's newest comments".into(),
-            sql: comments::newest_sql(),
-            params: vec![
+        comment_case(
+            "newest comments",
+            comments::newest_sql(),
+            vec![Param::Int(26), Param::Int(0), Param::NullInt],
+            &["comment_new_idx"],
+        ),
+        comment_case(
+            "an author's newest comments",
+            comments::newest_sql(),
+            vec![
                 Param::Int(10),
                 Param::Int(0),
                 Param::Int(picks.prolific_author),
             ],
-            wanted: &["comment_author_idx"],
-            seek: false,
-        },
-        Case {
-            name: "a story's comments".into(),
-            sql: comments::for_story_sql(),
-            params: vec![Param::Int(picks.discussed_story)],
-            wanted: &["comment_story_idx"],
-            seek: false,
-        },
+            &["comment_author_idx"],
+        ),
+        comment_case(
+            "a story's comments",
+            comments::for_story_sql(),
+            vec![Param::Int(picks.discussed_story)],
+            &["comment_story_idx"],
+        ),
     ];
     check(&pool, cases).await;
 }
@@ -367,11 +356,11 @@ async fn every_list_query_uses_its_index() {
 async fn deep_pages_seek_their_index() {
     let pool = seeded().await;
     let picks = picks(&pool).await;
-    let after = Some(picks.deep_story);
+    let after = picks.deep_story;
     let cases = vec![
-        story_case_at("hot after", Listing::Hot, after, &["story_hot_idx"]),
-        story_case_at("new after", Listing::New, after, &["story_new_idx"]),
-        story_case_at(
+        story_case_after("hot after", Listing::Hot, after, &["story_hot_idx"]),
+        story_case_after("new after", Listing::New, after, &["story_new_idx"]),
+        story_case_after(
             "top of the year after",
             Listing::Top {
                 since: Utc::now() - Duration::days(365),
@@ -379,19 +368,19 @@ async fn deep_pages_seek_their_index() {
             after,
             &["story_top_idx", "story_new_idx"],
         ),
-        story_case_at(
+        story_case_after(
             "popular tag after",
             Listing::Tag(picks.popular_tag.clone()),
             after,
             &["story_hot_idx", "story_tag_tag_idx"],
         ),
-        story_case_at(
+        story_case_after(
             "popular domain after",
             Listing::Domain(picks.popular_domain.clone()),
             after,
             &["story_domain_idx", "story_new_idx"],
         ),
-        story_case_at(
+        story_case_after(
             "author after",
             Listing::Author(picks.prolific_author),
             after,

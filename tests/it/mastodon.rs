@@ -271,6 +271,16 @@ struct Scene {
     inbox: String,
 }
 
+/// The story's page as alice sees it.
+async fn story_page(s: &Scene) -> String {
+    s.alice
+        .get(&format!("/s/{}", s.story))
+        .await
+        .text()
+        .await
+        .unwrap()
+}
+
 /// alice on lien shares a story; mallory and eve are on a Mastodon server.
 async fn scene() -> Scene {
     let lien = dev_instance().await;
@@ -331,13 +341,7 @@ async fn a_mastodon_reply_threads_under_the_story_and_lien_answers_back() {
         StatusCode::OK
     );
     assert_eq!(discussion(&s).await, vec![(handle.clone(), "0".to_owned())]);
-    let page = s
-        .alice
-        .get(&format!("/s/{}", s.story))
-        .await
-        .text()
-        .await
-        .unwrap();
+    let page = story_page(&s).await;
     assert!(
         page.contains("Great story!") && !page.contains("<script>alert"),
         "sanitized"
@@ -400,7 +404,15 @@ async fn a_mastodon_reply_threads_under_the_story_and_lien_answers_back() {
     );
     assert_eq!(score(s.alice.page(&format!("/s/{}", s.story)).await), "1");
 
-    // An edit changes the text.
+    // An edit changes the text, for everyone at once: an anonymous reader's cached copy of the
+    // page goes as the activity is accepted.
+    let visitor = s.lien.browser();
+    let story_path = format!("/s/{}", s.story);
+    assert!(!visitor
+        .page(&story_path)
+        .await
+        .html()
+        .contains("Great story, edited"));
     let update = s.mastodon.activity(
         "update_note.json",
         "mallory",
@@ -416,14 +428,13 @@ async fn a_mastodon_reply_threads_under_the_story_and_lien_answers_back() {
         s.mastodon.deliver(&s.inbox, &update, "mallory").await,
         StatusCode::OK
     );
-    let page = s
-        .alice
-        .get(&format!("/s/{}", s.story))
-        .await
-        .text()
-        .await
-        .unwrap();
+    let page = story_page(&s).await;
     assert!(page.contains("Great story, edited"));
+    assert!(visitor
+        .page(&story_path)
+        .await
+        .html()
+        .contains("Great story, edited"));
 
     // alice answers mallory on lien: the answer reaches mallory's server signed, replying to her
     // note and mentioning her.
@@ -663,13 +674,7 @@ async fn refused_activities_store_nothing() {
         s.mastodon.deliver(&s.inbox, &delete, "eve").await,
         StatusCode::FORBIDDEN
     );
-    let page = s
-        .alice
-        .get(&format!("/s/{}", s.story))
-        .await
-        .text()
-        .await
-        .unwrap();
+    let page = story_page(&s).await;
     assert!(page.contains("hello"), "mallory's reply is still there");
     assert_eq!(
         s.mastodon.deliver(&s.inbox, &note, "mallory").await,
@@ -728,13 +733,7 @@ async fn boosts_count_once_and_a_deleted_account_takes_its_content_along() {
         s.mastodon.deliver(&s.inbox, &delete, "mallory").await,
         StatusCode::OK
     );
-    let page = s
-        .alice
-        .get(&format!("/s/{}", s.story))
-        .await
-        .text()
-        .await
-        .unwrap();
+    let page = story_page(&s).await;
     assert!(!page.contains("soon gone"));
     let live: i64 = sqlx::query_scalar("select count(*) from comment where deleted_at is null")
         .fetch_one(&s.lien.pool)
