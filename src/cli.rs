@@ -14,11 +14,11 @@ use tracing_subscriber::{fmt, EnvFilter};
 
 use crate::{
     accounts,
+    app::AppState,
     config::{Config, LogFormat},
     db::{accounts as db_accounts, embedded::Claim, moderation, Database},
     federation::{delivery, outbox, FedConfig},
     preview,
-    web::AppState,
 };
 
 #[derive(Parser, Debug)]

@@ -7,9 +7,10 @@ use chrono::{DateTime, Utc};
 use rss::extension::{atom::AtomExtension, dublincore::DublinCoreExtension};
 use serde::Deserialize;
 
-use crate::{
-    db::{comments::Comment, stories::Story},
-    web::views::{handle, profile_href, slug},
+use crate::db::{
+    accounts::{handle, profile_href},
+    comments::Comment,
+    stories::{slug, Story},
 };
 
 /// Items in every feed.

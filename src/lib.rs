@@ -2,6 +2,8 @@
 //! the integration tests can build the same application.
 
 pub mod accounts;
+pub mod app;
+pub mod cache;
 pub mod cli;
 pub mod config;
 pub mod db;
@@ -14,6 +16,7 @@ pub mod markdown;
 pub mod metrics;
 pub mod preview;
 pub mod ranking;
+pub mod rate_limit;
 pub mod seed;
 pub mod web;
 
@@ -23,24 +26,14 @@ use actix_web::{dev::Server, http::header, middleware, web as aw, App, HttpRespo
 
 use activitypub_federation::config::FederationMiddleware;
 
-use crate::{config::Config, db::Db, federation::FedConfig, web::AppState};
+pub use crate::app::app_state;
+use crate::{app::AppState, federation::FedConfig};
 
 /// Request bodies larger than this are refused (forms are small; the inbox sets its own limit).
 pub const MAX_FORM_BODY: usize = 256 * 1024;
 
 /// How long a stopping server waits for requests in flight.
 pub const SHUTDOWN_GRACE_SECONDS: u64 = 20;
-
-/// The application state every handler shares.
-pub fn app_state(db: Db, config: Config) -> aw::Data<AppState> {
-    let limits = web::rate_limit::RateLimits::new(config.rate_limits == crate::config::Switch::On);
-    aw::Data::new(AppState {
-        db,
-        config,
-        limits,
-        caches: Default::default(),
-    })
-}
 
 /// Builds the HTTP server on a bound listener. Used by `lien serve` and by the tests alike.
 /// It stops gracefully on SIGTERM and SIGINT: no new connections, requests in flight finish
@@ -53,20 +46,24 @@ pub fn http_server(listener: TcpListener, federation: FedConfig) -> std::io::Res
         .config
         .metrics_listen
         .is_none();
-    web::cache::watch_changes(&federation.to_request_data().app_data().clone());
+    cache::watch_changes(&federation.to_request_data().app_data().clone());
     let server = HttpServer::new(move || {
         App::new()
             .app_data(aw::Data::clone(&federation))
             .wrap(FederationMiddleware::new(federation.clone()))
             .app_data(aw::PayloadConfig::new(MAX_FORM_BODY))
             // Inside the CSRF middleware: a page that rendered a token is never cached.
-            .wrap(middleware::from_fn(web::cache::serve_cached))
+            .wrap(middleware::from_fn(web::page_cache::serve_cached))
             .wrap(middleware::from_fn(web::session::csrf_cookie))
             .wrap(middleware::from_fn(web::session::primary_after_write))
             .wrap(middleware::Compress::default())
             // Outermost: its id, span and timing cover everything inside.
             .wrap(middleware::from_fn(web::request_log::log_requests))
             .route("/static/{file}", aw::get().to(static_file))
+            // Feeds first (`/s/{id}.rss` would match `/s/{id}`), then the ActivityPub endpoints,
+            // which answer the same paths as pages for `application/activity+json`.
+            .configure(web::feeds::routes)
+            .configure(federation::routes)
             .configure(web::routes)
             .configure(|cfg| {
                 if metrics_here {

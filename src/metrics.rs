@@ -1,7 +1,7 @@
 //! Prometheus metrics, served at `/metrics` in the text exposition format.
 //!
 //! One registry per process. Counters and histograms are fed where things happen: the request
-//! middleware ([`crate::web::request_log`]), the delivery workers, the inboxes and the preview
+//! middleware (`web::request_log`), the delivery workers, the inboxes and the preview
 //! jobs. The queue, pool and database gauges are read when Prometheus scrapes, so they cost
 //! nothing in between and are never stale by more than the query. Every label takes its values
 //! from a small fixed set (route patterns, never raw paths; known methods and activity types, else
@@ -19,7 +19,7 @@ use prometheus::{
 };
 use sqlx::PgPool;
 
-use crate::{federation::delivery, web::AppState};
+use crate::{app::AppState, federation::delivery};
 
 /// A scrape gives up on the database after this, so a slow database never stalls Prometheus.
 const SCRAPE_QUERY_TIMEOUT: Duration = Duration::from_secs(3);

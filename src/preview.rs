@@ -31,10 +31,10 @@ use tokio::{
 use url::Url;
 
 use crate::{
+    app::AppState,
     config::Config,
     db::previews::{self, Found, Job},
     fetch::{FetchError, Fetcher, Guard, Limits},
-    web::AppState,
 };
 
 /// Previews fetched at once, per worker.

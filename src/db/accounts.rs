@@ -8,6 +8,25 @@ use sqlx::{PgExecutor, PgPool, Postgres, Transaction};
 /// How long a login lasts without being used again.
 pub const SESSION_DAYS: i64 = 30;
 
+/// `name` or `name@host`.
+pub fn handle(name: &str, host: Option<&str>) -> String {
+    match host {
+        Some(host) => format!("{name}@{host}"),
+        None => name.to_owned(),
+    }
+}
+
+/// What a deleted account's posts show as their author (lists select it in its name's place).
+pub const DELETED_AUTHOR: &str = "[deleted]";
+
+/// A profile's path; empty for a deleted account, which has no profile to link to.
+pub fn profile_href(name: &str, host: Option<&str>) -> String {
+    if host.is_none() && name == DELETED_AUTHOR {
+        return String::new();
+    }
+    format!("/@{}", handle(name, host))
+}
+
 /// A person as pages show them: a local account or a remote actor.
 #[derive(Clone, Debug, sqlx::FromRow)]
 pub struct Person {
@@ -32,10 +51,7 @@ pub struct Person {
 impl Person {
     /// `name` for local people, `name@host` for remote ones (SPEC section 2).
     pub fn handle(&self) -> String {
-        match &self.host {
-            Some(host) => format!("{}@{}", self.name, host),
-            None => self.name.clone(),
-        }
+        handle(&self.name, self.host.as_deref())
     }
 
     pub fn is_admin(&self) -> bool {

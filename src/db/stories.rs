@@ -8,6 +8,22 @@ use super::{
     votes::{self, Target},
 };
 
+/// A URL-friendly form of a title for `/s/{id}/{slug}`.
+pub fn slug(title: &str) -> String {
+    let mut slug = String::new();
+    for c in title.chars().flat_map(char::to_lowercase) {
+        if c.is_alphanumeric() {
+            slug.push(c);
+        } else if !slug.ends_with('-') && !slug.is_empty() {
+            slug.push('-');
+        }
+        if slug.len() >= 60 {
+            break;
+        }
+    }
+    slug.trim_end_matches('-').to_owned()
+}
+
 /// A story with what every list shows of it: author, tags, counts.
 #[derive(Clone, Debug, sqlx::FromRow)]
 pub struct Story {
@@ -516,4 +532,15 @@ pub async fn remove_boost(db: &PgPool, ap_id: &str, person_id: i64) -> sqlx::Res
     }
     tx.commit().await?;
     Ok(story.is_some())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn slugs_are_readable() {
+        assert_eq!(slug("Hello, World! Ça va?"), "hello-world-ça-va");
+        assert_eq!(slug("  --  "), "");
+    }
 }

@@ -24,13 +24,14 @@ use super::{
     FedData, FedResult, FederationError,
 };
 use crate::{
+    app::AppState,
     config::Switch,
     db::{
         actors::{self, ActorRow},
         comments, moderation, stories,
         votes::{self, Target},
     },
-    web::{rate_limit::Action, AppState},
+    rate_limit::Action,
 };
 
 /// Mastodon's own limit on activity bodies.
@@ -88,7 +89,7 @@ async fn shared_inbox(
 /// counted by [`InboxActivity::receive`], which knows whether it was a duplicate.
 async fn receive(req: HttpRequest, body: web::Bytes, data: FedData) -> FedResult<HttpResponse> {
     let kind = claimed_type(&body);
-    let ip = crate::web::rate_limit::client_ip(&req, data.config.trust_proxy);
+    let ip = crate::rate_limit::client_ip(&req, data.config.trust_proxy);
     if let Err(seconds) = data.limits.hit(Action::Inbox, &[&ip]) {
         crate::metrics::inbox_activity(&kind, "refused", 429);
         return Ok(HttpResponse::TooManyRequests()

@@ -26,7 +26,12 @@ use anyhow::Context;
 use async_trait::async_trait;
 use url::Url;
 
-use crate::web::AppState;
+use crate::app::AppState;
+
+/// The ActivityPub endpoints: actors, objects, collections, WebFinger and NodeInfo, and the inboxes.
+pub fn routes(cfg: &mut web::ServiceConfig) {
+    cfg.configure(http::routes).configure(inbox::routes);
+}
 
 /// What the ActivityPub library hands to every handler: lien's state plus the federation settings.
 pub type FedConfig = FederationConfig<web::Data<AppState>>;

@@ -19,6 +19,7 @@ use super::{
     FedData, FederationError,
 };
 use crate::{
+    app::AppState,
     db::{
         actors::{self, ActorRow, RemoteActor},
         comments::{self, Comment, RemoteComment},
@@ -26,7 +27,6 @@ use crate::{
         stories::{self, LinkParts, RemoteStory, Story},
     },
     links, markdown,
-    web::AppState,
 };
 
 fn url(s: &str) -> Result<Url, FederationError> {

@@ -13,8 +13,8 @@ use super::{
     FedResult,
 };
 use crate::{
+    app::AppState,
     db::actors::{self, ActorRow},
-    web::AppState,
 };
 
 /// A fresh activity id under this instance: `P/activities/{uuid}`.

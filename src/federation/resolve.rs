@@ -12,7 +12,7 @@ use super::{
     protocol::object_id,
     FedData, FedResult, FederationError,
 };
-use crate::web::views::{handle, slug};
+use crate::db::{accounts::handle, stories::slug};
 
 /// The local page for a remote reference, or `None` when `query` is not one (a plain search).
 pub async fn resolve(data: &FedData, query: &str) -> FedResult<Option<String>> {

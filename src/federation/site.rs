@@ -14,7 +14,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use url::Url;
 
-use crate::web::AppState;
+use crate::app::AppState;
 
 /// The instance actor with its keys.
 #[derive(Clone, Debug)]

@@ -5,7 +5,6 @@ use askama::Template;
 use serde::Deserialize;
 
 use super::{
-    rate_limit::Action,
     render, render_with, see_other,
     session::{cookie, CsrfForm, Ctx, SESSION_COOKIE},
     views::Layout,
@@ -20,6 +19,7 @@ use crate::{
     error::{AppError, AppResult},
     federation::outbox,
     links,
+    rate_limit::Action,
 };
 
 pub fn routes(cfg: &mut web::ServiceConfig) {

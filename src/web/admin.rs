@@ -6,15 +6,14 @@ use askama::Template;
 use serde::Deserialize;
 
 use super::{
-    cache::shared,
     people::find_person,
-    rate_limit::Action,
     render, see_other,
     session::{CsrfForm, Ctx},
-    views::{handle, time_ago, Layout},
+    views::{time_ago, Layout},
     PageQuery, Pager, PAGE_SIZE,
 };
 use crate::{
+    cache::shared,
     db::{
         comments,
         moderation::{self, Ban, Block, ModAction, Report, Target},
@@ -22,6 +21,7 @@ use crate::{
     },
     error::{AppError, AppResult},
     federation::{objects::DbPost, outbox},
+    rate_limit::Action,
 };
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
@@ -69,7 +69,7 @@ struct AdminPage {
 
 impl AdminPage {
     fn reporter(report: &Report) -> String {
-        handle(&report.reporter_name, report.reporter_host.as_deref())
+        crate::db::accounts::handle(&report.reporter_name, report.reporter_host.as_deref())
     }
 
     fn ago(report: &Report) -> String {

@@ -7,13 +7,13 @@ use askama::Template;
 use serde::Deserialize;
 
 use super::{
-    cache::shared,
     render, render_with, see_other,
     session::{CsrfForm, Ctx},
     views::{thread, CommentView, Layout},
     PageQuery, Pager, PAGE_SIZE,
 };
 use crate::{
+    cache::shared,
     db::{
         comments::{self, Comment, Posted},
         stories, votes,
@@ -134,7 +134,7 @@ async fn post(
 ) -> AppResult<HttpResponse> {
     let story_id = path.into_inner();
     let author = ctx.require_viewer()?.id;
-    ctx.limit(super::rate_limit::Action::Comment)?;
+    ctx.limit(crate::rate_limit::Action::Comment)?;
     if let Some(story) = stories::get(&ctx.state.db.write, story_id).await? {
         if story.locked_at.is_some() {
             return Err(AppError::Forbidden(

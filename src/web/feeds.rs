@@ -11,11 +11,13 @@ use chrono::{DateTime, Duration, Utc};
 use serde::Deserialize;
 use sha2::{Digest, Sha256};
 
-use super::{cache::shared, people::find_person, stories::top_window, views::slug, AppState};
+use super::{people::find_person, stories::top_window};
 use crate::{
+    app::AppState,
+    cache::shared,
     db::{
         comments,
-        stories::{self, Listing},
+        stories::{self, slug, Listing},
     },
     error::{AppError, AppResult},
     feeds::{self, Channel, Format, Item, FEED_SIZE},

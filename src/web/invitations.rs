@@ -8,7 +8,6 @@ use askama::Template;
 use serde::Deserialize;
 
 use super::{
-    rate_limit::Action,
     render, see_other,
     session::{CsrfForm, Ctx},
     views::{time_ago, Layout},
@@ -17,6 +16,7 @@ use crate::{
     config::Registration,
     db::invitations::{self, Invitation, Member},
     error::{AppError, AppResult},
+    rate_limit::Action,
 };
 
 /// How many unused invitations one person may hold at once.

@@ -2,7 +2,7 @@
 
 use actix_web::{http::header, web, HttpResponse};
 
-use super::AppState;
+use crate::app::AppState;
 use crate::{
     error::{AppError, AppResult},
     preview,

@@ -2,15 +2,14 @@
 
 pub mod accounts;
 pub mod admin;
-pub mod cache;
 pub mod comments;
 pub mod feeds;
 pub mod invitations;
 pub mod media;
 pub mod notifications;
 pub mod ops;
+pub mod page_cache;
 pub mod people;
-pub mod rate_limit;
 pub mod request_log;
 pub mod session;
 pub mod stories;
@@ -21,26 +20,16 @@ use actix_web::{http::header, web, HttpRequest, HttpResponse};
 use askama::Template;
 use serde::Deserialize;
 
-use crate::{config::Config, db::Db, error::AppResult};
+use crate::error::AppResult;
 
 /// Stories per page on every list (SPEC section 2).
 pub const PAGE_SIZE: i64 = 25;
 
-/// Shared by every handler.
-pub struct AppState {
-    pub db: Db,
-    pub config: Config,
-    pub limits: rate_limit::RateLimits,
-    pub caches: cache::Caches,
-}
-
-/// The route table. Literal paths come before `{id}` patterns that could swallow them, and feeds
-/// (`/s/{id}.rss`, `/@{name}.rss`) before the pages whose patterns would.
+/// The route table of pages and forms. Literal paths come before `{id}` patterns that could swallow
+/// them. The feeds (`/s/{id}.rss`, `/@{name}.rss`, [`feeds::routes`]) and the ActivityPub endpoints
+/// are registered before these, by `crate::http_server`.
 pub fn routes(cfg: &mut web::ServiceConfig) {
-    cfg.configure(feeds::routes)
-        .configure(crate::federation::http::routes)
-        .configure(crate::federation::inbox::routes)
-        .configure(ops::routes)
+    cfg.configure(ops::routes)
         .configure(media::routes)
         .configure(accounts::routes)
         .configure(stories::routes)

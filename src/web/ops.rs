@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use actix_web::{web, HttpResponse};
 
-use super::AppState;
+use crate::app::AppState;
 
 /// A readiness probe gets its answer within this, even from a database that does not answer.
 const READY_TIMEOUT: Duration = Duration::from_secs(3);

@@ -4,15 +4,15 @@ use actix_web::{web, HttpResponse};
 use askama::Template;
 
 use super::{
-    cache::shared,
     comments::comment_votes,
     render, see_other,
     session::{CsrfForm, Ctx},
     stories::story_views,
     views::{CommentView, Layout, StoryView},
-    AppState,
 };
 use crate::{
+    app::AppState,
+    cache::shared,
     db::{
         accounts::{self, Person},
         actors, comments, invitations,

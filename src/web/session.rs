@@ -16,7 +16,7 @@ use rand::RngCore;
 use serde::{de::DeserializeOwned, Deserialize};
 use sqlx::PgPool;
 
-use super::{cache::Viewer, rate_limit::Action, AppState};
+use crate::{app::AppState, cache::Viewer, rate_limit::Action};
 use crate::{
     db::{
         accounts::{self, Person},
@@ -229,7 +229,7 @@ impl FromRequest for Ctx {
                 Some(v) => (Some(v.person.clone()), v.unread),
                 None => (None, 0),
             };
-            let ip = super::rate_limit::client_ip(&req, state.config.trust_proxy);
+            let ip = crate::rate_limit::client_ip(&req, state.config.trust_proxy);
             Ok(Ctx {
                 ip,
                 state,

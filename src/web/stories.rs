@@ -8,14 +8,13 @@ use chrono::{Duration, Utc};
 use serde::Deserialize;
 
 use super::{
-    cache::{shared, Discussion},
-    rate_limit::Action,
     render, render_with, see_other,
     session::{CsrfForm, Ctx},
     views::{thread, CommentView, Layout, StoryView},
     PageQuery, Pager, PAGE_SIZE,
 };
 use crate::{
+    cache::{shared, Discussion},
     db::{
         comments,
         stories::{self, Edited, LinkParts, Listing, Story, StoryInput, Submitted},
@@ -24,6 +23,7 @@ use crate::{
     error::{AppError, AppResult},
     federation::{objects::DbPost, outbox, resolve, FedData},
     links, markdown, preview,
+    rate_limit::Action,
 };
 
 pub fn routes(cfg: &mut web::ServiceConfig) {

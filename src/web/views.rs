@@ -5,7 +5,11 @@ use std::collections::HashMap;
 use chrono::{DateTime, Utc};
 
 use super::session::{CsrfToken, Ctx};
-use crate::db::{accounts::Person, comments::Comment, stories::Story};
+use crate::db::{
+    accounts::{handle, profile_href, Person},
+    comments::Comment,
+    stories::{slug, Story},
+};
 
 /// The chrome every page shares: title, OpenGraph, the viewer's menu, the CSRF token, feeds.
 pub struct Layout {
@@ -252,41 +256,6 @@ pub fn thread(
     out
 }
 
-/// `name` or `name@host`.
-pub fn handle(name: &str, host: Option<&str>) -> String {
-    match host {
-        Some(host) => format!("{name}@{host}"),
-        None => name.to_owned(),
-    }
-}
-
-/// What a deleted account's posts show as their author (lists select it in its name's place).
-pub const DELETED_AUTHOR: &str = "[deleted]";
-
-/// A profile's path; empty for a deleted account, which has no profile to link to.
-pub fn profile_href(name: &str, host: Option<&str>) -> String {
-    if host.is_none() && name == DELETED_AUTHOR {
-        return String::new();
-    }
-    format!("/@{}", handle(name, host))
-}
-
-/// A URL-friendly form of a title for `/s/{id}/{slug}`.
-pub fn slug(title: &str) -> String {
-    let mut slug = String::new();
-    for c in title.chars().flat_map(char::to_lowercase) {
-        if c.is_alphanumeric() {
-            slug.push(c);
-        } else if !slug.ends_with('-') && !slug.is_empty() {
-            slug.push('-');
-        }
-        if slug.len() >= 60 {
-            break;
-        }
-    }
-    slug.trim_end_matches('-').to_owned()
-}
-
 /// "5 minutes ago", "3 days ago".
 pub fn time_ago(when: DateTime<Utc>) -> String {
     let seconds = (Utc::now() - when).num_seconds().max(0);
@@ -299,15 +268,4 @@ pub fn time_ago(when: DateTime<Utc>) -> String {
         _ => (seconds / 31_536_000, "year"),
     };
     format!("{n} {unit}{} ago", if n == 1 { "" } else { "s" })
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn slugs_are_readable() {
-        assert_eq!(slug("Hello, World! Ça va?"), "hello-world-ça-va");
-        assert_eq!(slug("  --  "), "");
-    }
 }

@@ -56,7 +56,7 @@ async fn vote(
     fallback: String,
 ) -> AppResult<HttpResponse> {
     let voter = ctx.require_viewer()?.id;
-    ctx.limit(super::rate_limit::Action::Vote)?;
+    ctx.limit(crate::rate_limit::Action::Vote)?;
     let value: i16 = match form.value.trim() {
         "1" | "+1" => 1,
         "-1" => -1,

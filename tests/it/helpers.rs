@@ -423,5 +423,5 @@ pub async fn count(pool: &PgPool, table: &str) -> i64 {
 /// would) reach its caches within two polls of its change counter (src/web/cache.rs): waits that
 /// long, and a little more.
 pub async fn caches_catch_up() {
-    tokio::time::sleep(lien::web::cache::POLL * 3).await;
+    tokio::time::sleep(lien::cache::POLL * 3).await;
 }

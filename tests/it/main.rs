@@ -12,6 +12,7 @@ mod federated_moderation;
 mod federation;
 mod fedify;
 mod feeds;
+mod floors;
 mod helpers;
 mod indexes;
 mod invitations;

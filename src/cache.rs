@@ -14,7 +14,8 @@
 //! - at least every [`MAX_AGE`], so relative times ("3 hours ago") and the windows of `/top` move on.
 //!
 //! The browser that wrote something reads around every cache for a few seconds (the `lien_wrote`
-//! cookie, see [`super::session::primary_after_write`]), so nobody waits to see their own change.
+//! cookie, see `web::session::primary_after_write`), so nobody waits to see their own change. The
+//! middleware that answers anonymous readers from here is `web::page_cache`.
 
 use std::{
     hash::Hash,
@@ -26,26 +27,19 @@ use std::{
 };
 
 use actix_web::{
-    body::{self, BodySize, BoxBody, MessageBody},
-    dev::{ServiceRequest, ServiceResponse},
     http::{
         header::{self, HeaderMap, HeaderValue, HttpDate},
-        Method, StatusCode,
+        StatusCode,
     },
-    middleware::Next,
     web::{self, Bytes},
-    Error, HttpMessage, HttpRequest, HttpResponse,
+    HttpRequest, HttpResponse,
 };
 use quick_cache::{sync::Cache, Weighter};
 
-use super::{
-    session::{CsrfToken, SESSION_COOKIE, WROTE_COOKIE},
-    AppState,
-};
 use crate::{
+    app::AppState,
     db::{accounts::Person, comments::Comment, stories::Story},
     error::AppResult,
-    metrics,
 };
 
 /// How often each process looks for changes made anywhere.
@@ -63,7 +57,7 @@ const TAG_COUNTS_AGE: Duration = Duration::from_secs(300);
 const PAGE_BYTES: u64 = 24 * 1024 * 1024;
 
 /// A page larger than this is rendered each time rather than crowding out a hundred others.
-const MAX_PAGE_BYTES: usize = 1024 * 1024;
+pub(crate) const MAX_PAGE_BYTES: usize = 1024 * 1024;
 
 /// A signed-in visitor as pages show them: who they are and their unread notifications.
 pub struct Viewer {
@@ -88,7 +82,7 @@ pub struct Page {
 }
 
 impl Page {
-    fn new(status: StatusCode, headers: HeaderMap, body: Bytes) -> Page {
+    pub(crate) fn new(status: StatusCode, headers: HeaderMap, body: Bytes) -> Page {
         use std::io::Write;
         let mut gzip = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
         let gzipped = gzip
@@ -106,7 +100,7 @@ impl Page {
 }
 
 #[derive(Clone)]
-struct PageWeight;
+pub(crate) struct PageWeight;
 
 impl Weighter<(u64, String), Arc<Page>> for PageWeight {
     fn weight(&self, key: &(u64, String), page: &Arc<Page>) -> u64 {
@@ -164,13 +158,13 @@ pub type TagCounts = Arc<Vec<(String, i64)>>;
 
 pub struct Caches {
     version: AtomicU64,
-    pages: Cache<(u64, String), Arc<Page>, PageWeight>,
+    pub(crate) pages: Cache<(u64, String), Arc<Page>, PageWeight>,
     lists: Cache<(u64, String), Arc<Vec<Story>>, RowsWeight>,
     discussions: Cache<(u64, i64), Arc<Discussion>, RowsWeight>,
     sessions: Cache<(u64, String), Option<Arc<Viewer>>>,
     /// The URLs (page keys without the version) whose page was cached before: their renderings
     /// are not run side by side.
-    shared_urls: Cache<String, ()>,
+    pub(crate) shared_urls: Cache<String, ()>,
     /// When the tags were last counted, and the counts.
     tag_counts: Mutex<Option<(Instant, TagCounts)>>,
 }
@@ -190,7 +184,7 @@ impl Default for Caches {
 }
 
 impl Caches {
-    fn version(&self) -> u64 {
+    pub(crate) fn version(&self) -> u64 {
         self.version.load(Ordering::Acquire)
     }
 
@@ -308,96 +302,6 @@ pub fn watch_changes(state: &web::Data<AppState>) {
     });
 }
 
-/// Middleware: answers anonymous GETs from the page cache, and caches the [`Shared`] responses
-/// it had to let through.
-///
-/// A URL whose page was cached before is rendered by one request at a time: when a change left
-/// a popular page behind, the readers asking for it meanwhile wait for that one rendering instead
-/// of each rendering it too (a stampede that made the worst latencies ten times the usual).
-pub async fn serve_cached(
-    req: ServiceRequest,
-    next: Next<impl MessageBody + 'static>,
-) -> Result<ServiceResponse<BoxBody>, Error> {
-    let state = req.app_data::<web::Data<AppState>>().cloned();
-    let (Some(state), Some(url)) = (state, page_key(req.request())) else {
-        return Ok(next.call(req).await?.map_into_boxed_body());
-    };
-    let caches = &state.caches;
-    let key = (caches.version(), url);
-    let guard = if caches.shared_urls.get(&key.1).is_some() {
-        match caches.pages.get_value_or_guard_async(&key).await {
-            Ok(page) => return Ok(hit(req, &page)),
-            Err(guard) => Some(guard),
-        }
-    } else {
-        if let Some(page) = caches.pages.get(&key) {
-            return Ok(hit(req, &page));
-        }
-        None
-    };
-    let csrf = req.extensions().get::<CsrfToken>().cloned();
-    let res = next.call(req).await?;
-    let response = res.response();
-    let small = matches!(response.body().size(), BodySize::Sized(n) if n <= MAX_PAGE_BYTES as u64);
-    let cacheable = response.status() == StatusCode::OK
-        && small
-        && response.extensions().contains::<Shared>()
-        && !response.headers().contains_key(header::SET_COOKIE)
-        // A form's CSRF token is the reader's own; a page that shows one is not shared.
-        && !csrf.is_some_and(|token| token.was_used());
-    if !cacheable {
-        metrics::page_cache("pass");
-        if guard.is_some() {
-            // No longer a shared page (a story deleted, say): later readers need not queue, and
-            // those waiting now render for themselves once the guard is dropped.
-            caches.shared_urls.remove(&key.1);
-        }
-        return Ok(res.map_into_boxed_body());
-    }
-    let (req, response) = res.into_parts();
-    let (head, body) = response.into_parts();
-    let bytes = body::to_bytes(body)
-        .await
-        .map_err(|e| Error::from(e.into()))?;
-    metrics::page_cache("miss");
-    let page = Arc::new(Page::new(
-        head.status(),
-        head.headers().clone(),
-        bytes.clone(),
-    ));
-    caches.shared_urls.insert(key.1.clone(), ());
-    match guard {
-        Some(guard) => drop(guard.insert(page)),
-        None => caches.pages.insert(key, page),
-    }
-    let response = head.set_body(bytes).map_into_boxed_body();
-    Ok(ServiceResponse::new(req, response))
-}
-
-fn hit(req: ServiceRequest, page: &Page) -> ServiceResponse<BoxBody> {
-    metrics::page_cache("hit");
-    let response = page.answer(req.request());
-    req.into_response(response)
-}
-
-/// What an anonymous GET is cached under: its path and query, and what it accepts (feeds and
-/// ActivityPub objects answer by `Accept`). None: this request is not served from the cache.
-fn page_key(req: &HttpRequest) -> Option<String> {
-    if req.method() != Method::GET
-        || req.cookie(SESSION_COOKIE).is_some()
-        || req.cookie(WROTE_COOKIE).is_some()
-    {
-        return None;
-    }
-    let accept = req
-        .headers()
-        .get(header::ACCEPT)
-        .map(|v| v.as_bytes())
-        .unwrap_or_default();
-    let accept = String::from_utf8_lossy(accept);
-    Some(format!("{}\n{accept}", req.uri()))
-}
-
 /// Whether the reader takes gzip (`Accept-Encoding: gzip`, `gzip;q=0.8`, not `gzip;q=0`).
 fn accepts_gzip(req: &HttpRequest) -> bool {
     req.headers()
@@ -416,7 +320,7 @@ fn accepts_gzip(req: &HttpRequest) -> bool {
 
 impl Page {
     /// The cached response, or 304 when the reader's copy is still current.
-    fn answer(&self, req: &HttpRequest) -> HttpResponse {
+    pub(crate) fn answer(&self, req: &HttpRequest) -> HttpResponse {
         let mut response = if self.still_current(req) {
             let mut response = HttpResponse::NotModified().finish();
             for name in [header::ETAG, header::LAST_MODIFIED, header::CACHE_CONTROL] {
