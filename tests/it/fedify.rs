@@ -61,7 +61,7 @@ async fn run(dir: &Path, program: &str, args: &[&str], limit: Duration) -> (bool
 }
 
 /// Node and the pinned npm packages, installed from package-lock.json when missing or stale.
-async fn ensure_node_dependencies(dir: &Path) {
+pub(crate) async fn ensure_node_dependencies(dir: &Path) {
     let (ok, version) = run(dir, "node", &["--version"], Duration::from_secs(30)).await;
     assert!(ok, "`node --version` failed: {version}");
     let major: u32 = version

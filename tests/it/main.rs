@@ -1,5 +1,6 @@
 //! One integration-test binary: every module links in here, so the crate is built once.
 
+mod accessibility;
 mod accounts;
 mod binary;
 mod caches;
