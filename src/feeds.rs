@@ -16,9 +16,6 @@ use crate::db::{
 /// Items in every feed.
 pub const FEED_SIZE: i64 = 25;
 
-/// The stylesheet that turns either format into a readable page when a browser opens a feed.
-pub const STYLESHEET: &str = "/static/feed.xsl";
-
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Format {
@@ -63,11 +60,11 @@ pub struct Channel {
 }
 
 impl Channel {
-    fn page_url(&self) -> String {
+    pub fn page_url(&self) -> String {
         format!("{}{}", self.origin, self.page_path)
     }
 
-    fn feed_url(&self, format: Format) -> String {
+    pub fn feed_url(&self, format: Format) -> String {
         format!(
             "{}{}",
             self.origin,
@@ -217,19 +214,19 @@ pub fn last_modified(items: &[Item]) -> Option<DateTime<Utc>> {
         .max()
 }
 
-/// The feed document, with the `xml-stylesheet` instruction browsers follow.
+/// The feed document.
 pub fn render(format: Format, channel: &Channel, items: &[Item]) -> String {
     let xml = match format {
         Format::Rss => rss_channel(channel, items).to_string(),
         Format::Atom => atom_feed(channel, items).to_string(),
     };
-    // Both crates write their own declaration; ours goes first, then the stylesheet.
+    // Both crates write their own declaration; ours says the encoding.
     let document = xml
         .strip_prefix("<?xml")
         .and_then(|rest| rest.split_once("?>"))
         .map_or(xml.as_str(), |(_, document)| document)
         .trim_start();
-    format!("<?xml version=\"1.0\" encoding=\"utf-8\"?>\n<?xml-stylesheet type=\"text/xsl\" href=\"{STYLESHEET}\"?>\n{document}")
+    format!("<?xml version=\"1.0\" encoding=\"utf-8\"?>\n{document}")
 }
 
 fn rss_channel(channel: &Channel, items: &[Item]) -> rss::Channel {
@@ -465,7 +462,7 @@ mod tests {
     }
 
     #[test]
-    fn both_formats_escape_and_carry_the_stylesheet() {
+    fn both_formats_escape() {
         let items = [story_item(
             "https://lien.example",
             &story(r#"A & B <em> "q""#, None),
@@ -473,7 +470,7 @@ mod tests {
         for format in [Format::Rss, Format::Atom] {
             let xml = render(format, &channel(), &items);
             assert!(
-                xml.starts_with("<?xml version=\"1.0\" encoding=\"utf-8\"?>\n<?xml-stylesheet"),
+                xml.starts_with("<?xml version=\"1.0\" encoding=\"utf-8\"?>\n<"),
                 "{xml}"
             );
             assert_eq!(xml.matches("<?xml ").count(), 1, "one declaration: {xml}");

@@ -110,10 +110,6 @@ async fn static_file(path: aw::Path<String>) -> HttpResponse {
             include_str!("../static/lien.js"),
             "text/javascript; charset=utf-8",
         ),
-        "feed.xsl" => (
-            include_str!("../static/feed.xsl"),
-            "text/xsl; charset=utf-8",
-        ),
         _ => return HttpResponse::NotFound().finish(),
     };
     HttpResponse::Ok()

@@ -5,13 +5,14 @@ use std::time::SystemTime;
 
 use actix_web::{
     http::header::{self, EntityTag, HttpDate, IfModifiedSince, IfNoneMatch},
-    web, HttpMessage, HttpRequest, HttpResponse,
+    web, FromRequest, HttpMessage, HttpRequest, HttpResponse,
 };
+use askama::Template;
 use chrono::{DateTime, Duration, Utc};
 use serde::Deserialize;
 use sha2::{Digest, Sha256};
 
-use super::{people::find_person, stories::top_window};
+use super::{people::find_person, render, session::Ctx, stories::top_window, views::Layout};
 use crate::{
     app::AppState,
     cache::shared,
@@ -92,7 +93,7 @@ async fn story_list(
         .iter()
         .map(|s| feeds::story_item(&channel.origin, s))
         .collect();
-    Ok(respond(req, format, &channel, &items))
+    respond(req, format, &channel, &items).await
 }
 
 async fn hot(
@@ -195,7 +196,7 @@ async fn newest_comments(
         .iter()
         .map(|c| feeds::comment_item(&channel.origin, c))
         .collect();
-    Ok(respond(&req, path.format, &channel, &items))
+    respond(&req, path.format, &channel, &items).await
 }
 
 /// The public moderation log.
@@ -211,7 +212,7 @@ async fn modlog(
         .iter()
         .map(|a| feeds::mod_action_item(&channel.origin, a))
         .collect();
-    Ok(respond(&req, path.format, &channel, &items))
+    respond(&req, path.format, &channel, &items).await
 }
 
 /// A story's discussion, newest comment first like every feed.
@@ -244,16 +245,23 @@ async fn story(
         .iter()
         .map(|c| feeds::comment_item(&channel.origin, c))
         .collect();
-    Ok(respond(&req, path.format, &channel, &items))
+    respond(&req, path.format, &channel, &items).await
 }
 
-/// Renders a feed with its validators: an ETag from the body's hash (cheap, and right whatever
-/// changed: a score, an edit, the order) and Last-Modified from the newest item. A reader whose copy
-/// is current gets 304 and no body.
-fn respond(req: &HttpRequest, format: Format, channel: &Channel, items: &[Item]) -> HttpResponse {
+/// Answers a feed URL: the feed for readers, with its validators (an ETag from the body's hash,
+/// cheap and right whatever changed: a score, an edit, the order; Last-Modified from the newest
+/// item; 304 and no body for a current copy), and for a browser an HTML page about the feed.
+async fn respond(
+    req: &HttpRequest,
+    format: Format,
+    channel: &Channel,
+    items: &[Item],
+) -> AppResult<HttpResponse> {
+    if is_browser(req) {
+        return feed_page(req, format, channel, items).await;
+    }
     let body = feeds::render(format, channel, items);
-    let content_type = content_type(req, format);
-    // The type is part of the representation: a browser's copy and a reader's never share a tag.
+    let content_type = format.content_type();
     // Weak, because the compression middleware may gzip the body after this tag is set.
     let digest = Sha256::new()
         .chain_update(content_type)
@@ -277,32 +285,72 @@ fn respond(req: &HttpRequest, format: Format, channel: &Channel, items: &[Item])
     if let Some(date) = last_modified {
         response.insert_header(header::LastModified(date));
     }
-    shared(if fresh {
+    Ok(shared(if fresh {
         response.finish()
     } else {
         response.content_type(content_type).body(body)
-    })
+    }))
 }
 
-/// The feed's own type for readers; `application/xml` for a browser opening a feed link. Under a
-/// feed type Chromium shows the raw text and Firefox offers a download, and neither applies the
-/// `xml-stylesheet`. Browsers ask for `text/html` and never name a feed type; readers that mention
-/// HTML name the feed types too (FreshRSS/SimplePie: `application/atom+xml, application/rss+xml,
-/// ..., text/html;q=0.7, ...`), and any reader takes `application/xml` besides.
-fn content_type(req: &HttpRequest, format: Format) -> &'static str {
+/// Whether a browser, rather than a feed reader, opened the feed's URL. Browsers ask for
+/// `text/html` and never name a feed type; readers that mention HTML name the feed types too
+/// (FreshRSS/SimplePie: `application/atom+xml, application/rss+xml, ..., text/html;q=0.7, ...`).
+fn is_browser(req: &HttpRequest) -> bool {
     let accept = req
         .headers()
         .get(header::ACCEPT)
         .and_then(|v| v.to_str().ok())
         .unwrap_or("");
-    let browser = accept.contains("text/html")
+    accept.contains("text/html")
         && !accept.contains("application/rss+xml")
-        && !accept.contains("application/atom+xml");
-    if browser {
-        "application/xml; charset=utf-8"
-    } else {
-        format.content_type()
-    }
+        && !accept.contains("application/atom+xml")
+}
+
+#[derive(Template)]
+#[template(path = "feed.html")]
+struct FeedPage<'a> {
+    page: Layout,
+    /// The address to copy into a reader.
+    feed_url: String,
+    /// The same feed in the other format.
+    other_url: String,
+    other_format: &'static str,
+    page_url: String,
+    items: &'a [Item],
+}
+
+/// What a person who clicked a feed link sees: what a feed is, its address to copy into a reader,
+/// the page it follows and its newest items. (Browsers no longer apply XSLT to a feed, so a styled
+/// feed document would show as raw XML or a warning.)
+async fn feed_page(
+    req: &HttpRequest,
+    format: Format,
+    channel: &Channel,
+    items: &[Item],
+) -> AppResult<HttpResponse> {
+    let ctx = Ctx::extract(req).await?;
+    let other = match format {
+        Format::Rss => Format::Atom,
+        Format::Atom => Format::Rss,
+    };
+    let name = |f: Format| match f {
+        Format::Rss => "RSS",
+        Format::Atom => "Atom",
+    };
+    let template = FeedPage {
+        page: Layout::new(&ctx, format!("{} ({} feed)", channel.title, name(format)))
+            .with_feed(channel.feed_path.clone()),
+        feed_url: channel.feed_url(format),
+        other_url: channel.feed_url(other),
+        other_format: name(other),
+        page_url: channel.page_url(),
+        items,
+    };
+    let mut response = render(&template)?;
+    response
+        .headers_mut()
+        .insert(header::VARY, header::HeaderValue::from_static("Accept"));
+    Ok(shared(response))
 }
 
 /// Whether the reader's copy is current. RFC 9110 section 13.2.2: If-None-Match decides when it is
@@ -348,5 +396,5 @@ async fn notifications_feed(
         .iter()
         .map(|c| feeds::comment_item(&channel.origin, c))
         .collect();
-    Ok(respond(&req, path.format, &channel, &items))
+    respond(&req, path.format, &channel, &items).await
 }

@@ -151,6 +151,7 @@ async fn every_page_passes_axe_core() {
         ("profile", "/@alice"),
         ("search", "/search?q=story"),
         ("modlog", "/modlog"),
+        ("feed in a browser", "/hot.rss"),
         ("not found", "/no-such-page"),
     ];
     let personal: &[(&str, &str)] = &[

@@ -9,12 +9,11 @@ use crate::helpers::{select_attr, Browser, TestApp};
 
 const RSS: &str = "application/rss+xml; charset=utf-8";
 const ATOM: &str = "application/atom+xml; charset=utf-8";
-const STYLESHEET_PI: &str = r#"<?xml-stylesheet type="text/xsl" href="/static/feed.xsl"?>"#;
 
 /// A title that needs escaping in XML and in the HTML of a description.
 const AWKWARD: &str = r#"A & B <em> "q""#;
 
-/// Fetches a feed, checks its content type and stylesheet, and parses it.
+/// Fetches a feed, checks its content type, and parses it.
 async fn feed(browser: &Browser, path: &str) -> Feed {
     let (feed, _) = feed_and_xml(browser, path).await;
     feed
@@ -35,8 +34,8 @@ async fn feed_and_xml(browser: &Browser, path: &str) -> (Feed, String) {
         "{path}: {xml}"
     );
     assert!(
-        xml.contains(STYLESHEET_PI),
-        "{path} names its stylesheet: {xml}"
+        !xml.contains("<?xml-stylesheet"),
+        "{path} needs no stylesheet: {xml}"
     );
     let feed = feed_rs::parser::parse(xml.as_bytes())
         .unwrap_or_else(|e| panic!("{path} does not parse: {e}\n{xml}"));
@@ -439,70 +438,84 @@ async fn conditional_gets_answer_304() {
 }
 
 #[tokio::test]
-async fn browsers_are_given_a_readable_stylesheet() {
+async fn browsers_get_a_page_about_the_feed_and_readers_the_feed() {
     let app = TestApp::spawn().await;
+    let alice = app.user("alice").await;
+    alice
+        .share("https://example.com/a", "A story in the feed", "rust")
+        .await;
     let visitor = app.browser();
-    for path in ["/hot.rss", "/hot.atom"] {
-        let response = visitor.get(path).await;
-        let xml = response.text().await.unwrap();
-        let mut lines = xml.lines();
-        assert_eq!(
-            lines.next(),
-            Some("<?xml version=\"1.0\" encoding=\"utf-8\"?>"),
-            "{path}"
-        );
-        assert_eq!(lines.next(), Some(STYLESHEET_PI), "{path}");
-    }
-    // A browser gets XML it will style (under a feed type Chromium shows raw text); readers that
-    // mention HTML among the feed types still get the feed type.
+    // What Chromium and Firefox send for a link they follow, and what FreshRSS sends.
     const BROWSER: &str = "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8";
     const FRESHRSS: &str = "application/atom+xml, application/rss+xml, application/rdf+xml;q=0.9, \
                             application/xml;q=0.8, text/xml;q=0.8, text/html;q=0.7, */*;q=0.1";
-    let url = format!("{}/hot.atom", app.address);
-    let as_browser = visitor
-        .client
-        .get(&url)
-        .header(header::ACCEPT, BROWSER)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(
-        as_browser.headers()[header::CONTENT_TYPE],
-        "application/xml; charset=utf-8"
-    );
-    assert!(as_browser.headers()[header::VARY]
-        .to_str()
-        .unwrap()
-        .contains("Accept"));
-    let browser_etag = as_browser.headers()[header::ETAG].clone();
-    assert!(as_browser.text().await.unwrap().contains(STYLESHEET_PI));
-    let as_reader = visitor
-        .client
-        .get(&url)
-        .header(header::ACCEPT, FRESHRSS)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(as_reader.headers()[header::CONTENT_TYPE], ATOM);
-    assert_ne!(
-        as_reader.headers()[header::ETAG],
-        browser_etag,
-        "two representations, two tags"
-    );
+    for (path, format, other) in [
+        ("/hot.atom", "Atom", "/hot.rss"),
+        ("/t/rust.rss", "RSS", "/t/rust.atom"),
+    ] {
+        let url = format!("{}{path}", app.address);
+        let as_browser = visitor
+            .client
+            .get(&url)
+            .header(header::ACCEPT, BROWSER)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(as_browser.status(), StatusCode::OK);
+        assert_eq!(
+            as_browser.headers()[header::CONTENT_TYPE],
+            "text/html; charset=utf-8",
+            "{path}"
+        );
+        assert!(as_browser.headers()[header::VARY]
+            .to_str()
+            .unwrap()
+            .contains("Accept"));
+        let page = scraper::Html::parse_document(&as_browser.text().await.unwrap());
+        // What the feed is, its address to copy, the other format, and its newest items.
+        let title = crate::helpers::select_text(&page, "h1").join("");
+        assert!(title.contains(format), "{path}: {title}");
+        assert_eq!(
+            select_attr(&page, "input#feed-url", "value"),
+            std::slice::from_ref(&url)
+        );
+        assert!(select_attr(&page, "a", "href").contains(&format!("{}{other}", app.address)));
+        assert_eq!(
+            crate::helpers::select_text(&page, ".feed-items a")
+                .first()
+                .map(String::as_str),
+            Some("A story in the feed"),
+            "{path}"
+        );
+        assert!(
+            select_attr(&page, "link[rel=alternate]", "href").len() >= 2,
+            "the page keeps its feed links for readers' discovery"
+        );
 
-    let response = visitor.get("/static/feed.xsl").await;
-    assert_eq!(response.status(), StatusCode::OK);
+        let as_reader = visitor
+            .client
+            .get(&url)
+            .header(header::ACCEPT, FRESHRSS)
+            .send()
+            .await
+            .unwrap();
+        let expected = if format == "RSS" { RSS } else { ATOM };
+        assert_eq!(
+            as_reader.headers()[header::CONTENT_TYPE],
+            expected,
+            "{path}"
+        );
+        let xml = as_reader.text().await.unwrap();
+        feed_rs::parser::parse(xml.as_bytes()).expect("the reader gets the feed");
+    }
+    // A reader that sends no Accept at all gets the feed too.
+    let plain = visitor.get("/hot.rss").await;
+    assert_eq!(plain.headers()[header::CONTENT_TYPE], RSS);
+    // The XSLT is gone.
     assert_eq!(
-        response.headers()[header::CONTENT_TYPE],
-        "text/xsl; charset=utf-8"
+        visitor.get("/static/feed.xsl").await.status(),
+        StatusCode::NOT_FOUND
     );
-    let xsl = response.text().await.unwrap();
-    assert!(
-        xsl.contains("<xsl:stylesheet") && xsl.contains("http://www.w3.org/2005/Atom"),
-        "handles Atom too"
-    );
-    assert!(xsl.contains("rss/channel/item"), "and RSS");
-    assert!(xsl.contains("copy this URL into your feed reader"));
 }
 
 #[tokio::test]
