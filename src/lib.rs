@@ -3,6 +3,7 @@
 
 pub mod accounts;
 pub mod app;
+pub mod avatars;
 pub mod cache;
 pub mod cli;
 pub mod config;
@@ -22,7 +23,7 @@ pub mod web;
 
 use std::net::TcpListener;
 
-use actix_web::{dev::Server, http::header, middleware, web as aw, App, HttpResponse, HttpServer};
+use actix_web::{dev::Server, middleware, web as aw, App, HttpResponse, HttpServer};
 
 use activitypub_federation::config::FederationMiddleware;
 
@@ -57,9 +58,10 @@ pub fn http_server(listener: TcpListener, federation: FedConfig) -> std::io::Res
             .wrap(middleware::from_fn(web::session::csrf_cookie))
             .wrap(middleware::from_fn(web::session::primary_after_write))
             .wrap(middleware::Compress::default())
+            .wrap(web::security_headers())
             // Outermost: its id, span and timing cover everything inside.
             .wrap(middleware::from_fn(web::request_log::log_requests))
-            .route("/static/{file}", aw::get().to(static_file))
+            .configure(web::assets::routes)
             // Feeds first (`/s/{id}.rss` would match `/s/{id}`), then the ActivityPub endpoints,
             // which answer the same paths as pages for `application/activity+json`.
             .configure(web::feeds::routes)
@@ -97,24 +99,4 @@ pub fn ops_server(listener: TcpListener, state: aw::Data<AppState>) -> std::io::
     .listen(listener)?
     .run();
     Ok(server)
-}
-
-/// The stylesheet and script, compiled into the binary so a deployment is one file.
-async fn static_file(path: aw::Path<String>) -> HttpResponse {
-    let (body, content_type) = match path.as_str() {
-        "lien.css" => (
-            include_str!("../static/lien.css"),
-            "text/css; charset=utf-8",
-        ),
-        "lien.js" => (
-            include_str!("../static/lien.js"),
-            "text/javascript; charset=utf-8",
-        ),
-        _ => return HttpResponse::NotFound().finish(),
-    };
-    HttpResponse::Ok()
-        .content_type(content_type)
-        // Pages link these with a version query, so they can be cached for a long time.
-        .insert_header((header::CACHE_CONTROL, "public, max-age=86400"))
-        .body(body)
 }

@@ -219,6 +219,11 @@ pub struct Thumbnail {
 /// `THUMBNAIL_SIZE` pixels square. Refuses other formats, tiny images, and images whose size
 /// would make decoding them expensive. CPU-bound: call it off the async runtime.
 pub fn make_thumbnail(bytes: &[u8]) -> anyhow::Result<Thumbnail> {
+    shrink_image(bytes, THUMBNAIL_SIZE)
+}
+
+/// [`make_thumbnail`] to fit in `side` pixels square (avatars are smaller than thumbnails).
+pub fn shrink_image(bytes: &[u8], side: u32) -> anyhow::Result<Thumbnail> {
     let mut reader = ImageReader::new(Cursor::new(bytes)).with_guessed_format()?;
     match reader.format() {
         Some(ImageFormat::Png | ImageFormat::Jpeg | ImageFormat::Gif | ImageFormat::WebP) => {}
@@ -233,8 +238,8 @@ pub fn make_thumbnail(bytes: &[u8]) -> anyhow::Result<Thumbnail> {
     if image.width() < MIN_IMAGE_SIDE || image.height() < MIN_IMAGE_SIDE {
         anyhow::bail!("a {}×{} image is too small", image.width(), image.height());
     }
-    let image = if image.width() > THUMBNAIL_SIZE || image.height() > THUMBNAIL_SIZE {
-        image.thumbnail(THUMBNAIL_SIZE, THUMBNAIL_SIZE)
+    let image = if image.width() > side || image.height() > side {
+        image.thumbnail(side, side)
     } else {
         image
     };
@@ -264,18 +269,24 @@ pub async fn store_thumbnail(dir: &Path, thumbnail: &Thumbnail) -> std::io::Resu
         hex::encode(Sha256::digest(&thumbnail.bytes)),
         thumbnail.extension
     );
-    let path = dir.join(&name);
-    if tokio::fs::try_exists(&path).await? {
+    if tokio::fs::try_exists(dir.join(&name)).await? {
         return Ok(name);
     }
+    store_media(dir, &name, &thumbnail.bytes).await?;
+    Ok(name)
+}
+
+/// Writes a media file whole under a temporary name, then renames it into place, so that it is
+/// never served half written (and a file being replaced is served old until then).
+pub async fn store_media(dir: &Path, name: &str, bytes: &[u8]) -> std::io::Result<()> {
     tokio::fs::create_dir_all(dir).await?;
     let partial = dir.join(format!(".{name}.{}", uuid::Uuid::new_v4().simple()));
-    tokio::fs::write(&partial, &thumbnail.bytes).await?;
-    if let Err(error) = tokio::fs::rename(&partial, &path).await {
+    tokio::fs::write(&partial, bytes).await?;
+    if let Err(error) = tokio::fs::rename(&partial, dir.join(name)).await {
         let _ = tokio::fs::remove_file(&partial).await;
         return Err(error);
     }
-    Ok(name)
+    Ok(())
 }
 
 /// The content type of a media file name lien could have written, or None for anything else:
@@ -294,7 +305,7 @@ pub fn media_type(name: &str) -> Option<&'static str> {
 
 /// The User-Agent of preview fetches: browser-compatible (some sites only give their metadata to
 /// what looks like one) and naming lien and the instance, as Mastodon's does.
-fn user_agent(config: &Config) -> String {
+pub fn user_agent(config: &Config) -> String {
     format!(
         "Mozilla/5.0 (compatible; lien/{}; +{})",
         env!("CARGO_PKG_VERSION"),

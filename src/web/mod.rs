@@ -2,6 +2,7 @@
 
 pub mod accounts;
 pub mod admin;
+pub mod assets;
 pub mod comments;
 pub mod feeds;
 pub mod invitations;
@@ -39,6 +40,24 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .configure(admin::routes)
         .configure(invitations::routes)
         .configure(notifications::routes);
+}
+
+/// What every page may load and do, said to the browser: only lien's own scripts, styles,
+/// images and forms, never inside another site's frame. (Inline `style` attributes are allowed:
+/// the comment tree sets each comment's depth as a CSS variable; user HTML never keeps a `style`.)
+const CONTENT_SECURITY_POLICY: &str = "default-src 'none'; script-src 'self'; style-src 'self'; \
+     style-src-attr 'unsafe-inline'; img-src 'self'; connect-src 'self'; form-action 'self'; \
+     frame-ancestors 'none'; base-uri 'none'";
+
+/// Security headers on every response that does not set its own (media files set a stricter
+/// policy): the policy above, no MIME sniffing, and only the origin as referrer to other sites, so
+/// a secret URL (a private feed) never leaks to a linked site.
+pub fn security_headers() -> actix_web::middleware::DefaultHeaders {
+    actix_web::middleware::DefaultHeaders::new()
+        .add((header::CONTENT_SECURITY_POLICY, CONTENT_SECURITY_POLICY))
+        .add((header::X_CONTENT_TYPE_OPTIONS, "nosniff"))
+        .add((header::REFERRER_POLICY, "strict-origin-when-cross-origin"))
+        .add((header::X_FRAME_OPTIONS, "DENY"))
 }
 
 /// Renders a template as an HTML page.

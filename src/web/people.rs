@@ -105,7 +105,10 @@ async fn show(ctx: Ctx, path: web::Path<String>) -> AppResult<HttpResponse> {
         handle: person.handle(),
         display_name: person.display_name.clone(),
         bio_html,
-        avatar_url: person.avatar_url.clone(),
+        avatar_url: person
+            .avatar_url
+            .as_deref()
+            .map(|url| crate::avatars::src(person.id, url)),
         joined: person.created_at.format("%B %Y").to_string(),
     })
     .map(shared)

@@ -2,6 +2,7 @@
 
 mod accessibility;
 mod accounts;
+mod assets;
 mod binary;
 mod caches;
 mod cluster;

@@ -32,7 +32,7 @@ use crate::helpers::{select_attr, select_text, TestApp};
 
 /// What the page server answers on one path.
 #[derive(Clone)]
-enum Answer {
+pub(crate) enum Answer {
     Html(String),
     Body(&'static str, Vec<u8>),
     Redirect(String),
@@ -43,7 +43,7 @@ enum Answer {
 }
 
 /// A web server on 127.0.0.1, addressed as `localhost`, that counts what it is asked.
-struct PageServer {
+pub(crate) struct PageServer {
     port: u16,
     requests: Arc<AtomicUsize>,
     paths: Arc<Mutex<Vec<String>>>,
@@ -53,7 +53,7 @@ struct PageServer {
 }
 
 impl PageServer {
-    async fn start(answers: Vec<(&str, Answer)>) -> PageServer {
+    pub(crate) async fn start(answers: Vec<(&str, Answer)>) -> PageServer {
         let answers: Arc<HashMap<String, Answer>> = Arc::new(
             answers
                 .into_iter()
@@ -99,7 +99,7 @@ impl PageServer {
         }
     }
 
-    fn url(&self, path: &str) -> String {
+    pub(crate) fn url(&self, path: &str) -> String {
         format!("http://localhost:{}{path}", self.port)
     }
 
@@ -107,7 +107,7 @@ impl PageServer {
         self.requests.load(Ordering::SeqCst)
     }
 
-    fn requests_for(&self, path: &str) -> usize {
+    pub(crate) fn requests_for(&self, path: &str) -> usize {
         self.paths
             .lock()
             .unwrap()
@@ -200,7 +200,7 @@ async fn respond(mut stream: TcpStream, answer: Option<Answer>, sent: &AtomicU64
 }
 
 /// A PNG of a flat colour.
-fn png(width: u32, height: u32) -> Vec<u8> {
+pub(crate) fn png(width: u32, height: u32) -> Vec<u8> {
     let image = DynamicImage::ImageRgb8(RgbImage::from_pixel(width, height, Rgb([200, 80, 40])));
     let mut bytes = Vec::new();
     image
@@ -210,7 +210,7 @@ fn png(width: u32, height: u32) -> Vec<u8> {
 }
 
 /// An app in dev mode (loopback pages allowed) with a data directory of its own for media.
-async fn dev_app(data: &TempDir) -> TestApp {
+pub(crate) async fn dev_app(data: &TempDir) -> TestApp {
     let dir = data.path().to_str().unwrap();
     TestApp::spawn_with(&["--dev", "1", "--data-dir", dir]).await
 }
