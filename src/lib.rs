@@ -53,6 +53,17 @@ pub fn http_server(listener: TcpListener, federation: FedConfig) -> std::io::Res
             .app_data(aw::Data::clone(&federation))
             .wrap(FederationMiddleware::new(federation.clone()))
             .app_data(aw::PayloadConfig::new(MAX_FORM_BODY))
+            // A path that does not parse (`/s/abc`) names nothing: the site's 404 page, not the
+            // extractor's plain text. A query that does not parse is the reader's error.
+            .app_data(
+                aw::PathConfig::default().error_handler(|_, _| error::AppError::NotFound.into()),
+            )
+            .app_data(aw::QueryConfig::default().error_handler(|e, _| {
+                error::AppError::BadRequest(format!(
+                    "this address has a query lien cannot read: {e}"
+                ))
+                .into()
+            }))
             // Inside the CSRF middleware: a page that rendered a token is never cached.
             .wrap(middleware::from_fn(web::page_cache::serve_cached))
             .wrap(middleware::from_fn(web::session::csrf_cookie))

@@ -1,6 +1,7 @@
 //! The stylesheet and the script, compiled into the binary so that a deployment is one file, and
 //! served under a version that is their content's hash: pages link `/static/lien.css?v={hash}`,
-//! which can then be cached for a year (`immutable`), and a new build links a new URL.
+//! which can then be cached for a year (`immutable`), and a new build links a new URL. Beside
+//! them, at fixed addresses, the icon and `robots.txt`.
 
 use std::sync::OnceLock;
 
@@ -35,7 +36,28 @@ const FOREVER: &str = "public, max-age=31536000, immutable";
 const BRIEFLY: &str = "public, max-age=300";
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
-    cfg.route("/static/{file}", web::get().to(show));
+    cfg.route("/static/{file}", web::get().to(show))
+        .route("/favicon.svg", web::get().to(favicon))
+        .route("/robots.txt", web::get().to(robots));
+}
+
+/// Fixed addresses that browsers and crawlers ask for: kept a day.
+fn fixed(body: &'static str, content_type: &'static str) -> HttpResponse {
+    HttpResponse::Ok()
+        .content_type(content_type)
+        .insert_header((header::CACHE_CONTROL, "public, max-age=86400"))
+        .body(body)
+}
+
+async fn favicon() -> HttpResponse {
+    fixed(include_str!("../../static/favicon.svg"), "image/svg+xml")
+}
+
+async fn robots() -> HttpResponse {
+    fixed(
+        include_str!("../../static/robots.txt"),
+        "text/plain; charset=utf-8",
+    )
 }
 
 /// The asset's content hash, short: 16 hex digits are plenty to tell builds apart.

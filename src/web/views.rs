@@ -17,6 +17,8 @@ pub struct Layout {
     pub description: String,
     /// Absolute URL of this page, for og:url and canonical links.
     pub url: String,
+    /// This page's path, for `aria-current` in the menu.
+    pub path: String,
     pub viewer: Option<Person>,
     /// The viewer's unread notifications.
     pub unread: i64,
@@ -36,6 +38,7 @@ impl Layout {
             description: format!("{title} on lien, a federated link aggregator"),
             title,
             url: format!("{}{}", ctx.state.config.origin(), ctx.path),
+            path: ctx.path.clone(),
             viewer: ctx.viewer.clone(),
             unread: ctx.unread,
             csrf: ctx.csrf.clone(),

@@ -138,3 +138,54 @@ async fn avatars_are_served_by_lien_and_fetched_once() {
         StatusCode::NOT_FOUND
     );
 }
+
+#[tokio::test]
+async fn error_pages_keep_the_site_around_them() {
+    let app = TestApp::spawn().await;
+    let visitor = app.browser();
+    // A path that does not parse and one that names nothing look alike: the site's own 404.
+    for path in ["/s/abc", "/c/12x", "/no-such-page"] {
+        let response = visitor.get(path).await;
+        assert_eq!(response.status(), StatusCode::NOT_FOUND, "{path}");
+        assert_eq!(
+            response.headers()[header::CONTENT_TYPE],
+            "text/html; charset=utf-8",
+            "{path}"
+        );
+        let page = scraper::Html::parse_document(&response.text().await.unwrap());
+        assert!(!page.html().contains("can not parse"), "{path}");
+        assert!(
+            select_attr(&page, "nav.menu a", "href").contains(&"/new".to_owned()),
+            "{path}: the menu"
+        );
+        assert_eq!(
+            select_attr(&page, "form.search", "action"),
+            ["/search"],
+            "{path}: a search box"
+        );
+    }
+    // A query that does not parse is explained on the same page.
+    let bad_query = visitor.get("/new?page=abc").await;
+    assert_eq!(bad_query.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let text = bad_query.text().await.unwrap();
+    assert!(text.contains("query lien cannot read"), "{text}");
+    assert!(text.contains("nav class=\"menu\""));
+
+    // The current list is marked in the menu.
+    let new = visitor.page("/new").await;
+    assert_eq!(
+        select_attr(&new, "nav.menu a[aria-current=page]", "href"),
+        ["/new"]
+    );
+    // The icon and robots.txt.
+    let icon = visitor.get("/favicon.svg").await;
+    assert_eq!(icon.status(), StatusCode::OK);
+    assert_eq!(icon.headers()[header::CONTENT_TYPE], "image/svg+xml");
+    let page = visitor.page("/").await;
+    assert_eq!(
+        select_attr(&page, "link[rel=icon]", "href"),
+        ["/favicon.svg"]
+    );
+    let robots = visitor.get("/robots.txt").await.text().await.unwrap();
+    assert!(robots.contains("User-agent: *") && robots.contains("Disallow: /search"));
+}
