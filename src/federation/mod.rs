@@ -14,6 +14,7 @@ pub mod outbox;
 pub mod protocol;
 pub mod resolve;
 pub mod signing;
+pub mod verification;
 pub mod site;
 
 pub use error::{FedResult, FederationError};
