@@ -388,7 +388,10 @@ impl Fetcher {
         let wanted = match limits.accept {
             Accept::Html => essence == "text/html",
             Accept::Image => essence.starts_with("image/"),
-            Accept::Jrd => matches!(essence.as_str(), "application/jrd+json" | "application/json"),
+            Accept::Jrd => matches!(
+                essence.as_str(),
+                "application/jrd+json" | "application/json"
+            ),
         };
         if !wanted {
             return Err(FetchError::ContentType(essence));

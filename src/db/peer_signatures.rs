@@ -3,7 +3,10 @@
 use sqlx::PgExecutor;
 
 /// The schemes known for `hosts`, as (host, scheme) pairs; hosts not known are left out.
-pub async fn known(db: impl PgExecutor<'_>, hosts: &[String]) -> sqlx::Result<Vec<(String, String)>> {
+pub async fn known(
+    db: impl PgExecutor<'_>,
+    hosts: &[String],
+) -> sqlx::Result<Vec<(String, String)>> {
     sqlx::query_as("select host, scheme from peer_signature where host = any($1)")
         .bind(hosts)
         .fetch_all(db)

@@ -462,9 +462,8 @@ impl<'a> Pump<'a> {
                 .get(&row.host)
                 .copied()
                 .unwrap_or(Scheme::Cavage);
-            self.in_flight.spawn(async move {
-                deliver_one(&pool, &client, dev, row, signer, scheme).await
-            });
+            self.in_flight
+                .spawn(async move { deliver_one(&pool, &client, dev, row, signer, scheme).await });
         }
         Ok(started)
     }
@@ -589,18 +588,28 @@ async fn deliver_one(
     scheme: Scheme,
 ) -> Finished {
     let (attempt, learned) = match signer {
-        None => (Attempt::Failed("could not read the signing key".into()), None),
+        None => (
+            Attempt::Failed("could not read the signing key".into()),
+            None,
+        ),
         Some(SignerKeys::Missing) => (Attempt::Undeliverable("the signer has no key".into()), None),
         Some(SignerKeys::Found(key)) => {
             let sent = send(client, dev, &row, &key, scheme);
             match tokio::time::timeout(ATTEMPT_TIMEOUT, sent).await {
                 Ok(result) => result,
-                Err(_) => (Attempt::Failed(format!("no answer in {ATTEMPT_TIMEOUT:?}")), None),
+                Err(_) => (
+                    Attempt::Failed(format!("no answer in {ATTEMPT_TIMEOUT:?}")),
+                    None,
+                ),
             }
         }
     };
     if let Some(learned) = learned {
-        tracing::info!(host = row.host, scheme = learned.as_str(), "the peer's signature scheme changed");
+        tracing::info!(
+            host = row.host,
+            scheme = learned.as_str(),
+            "the peer's signature scheme changed"
+        );
         if let Err(error) = peer_signatures::remember(pool, &row.host, learned.as_str()).await {
             tracing::warn!(host = row.host, %error, "could not remember the signature scheme");
         }
@@ -670,7 +679,12 @@ async fn send(
 ) -> (Attempt, Option<Scheme>) {
     let inbox: Url = match row.inbox.parse() {
         Ok(inbox) => inbox,
-        Err(error) => return (Attempt::Undeliverable(format!("invalid inbox: {error}")), None),
+        Err(error) => {
+            return (
+                Attempt::Undeliverable(format!("invalid inbox: {error}")),
+                None,
+            )
+        }
     };
     // Only domain names: an IP literal would sidestep host-based blocking. Outside dev mode,
     // https on the default port only; say so rather than retry. (The client's resolver refuses

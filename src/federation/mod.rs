@@ -14,8 +14,8 @@ pub mod outbox;
 pub mod protocol;
 pub mod resolve;
 pub mod signing;
-pub mod verification;
 pub mod site;
+pub mod verification;
 
 pub use error::{FedResult, FederationError};
 

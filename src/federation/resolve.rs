@@ -229,7 +229,9 @@ async fn backfill_replies(data: &FedData, json: &Value, depth: u8) -> FedResult<
     for reply in replies.into_iter().take(BACKFILL_ITEMS) {
         // A reply that cannot be had (deleted, private, refused) is skipped, not fatal.
         if let Ok(json) = store_post(data, &reply).await {
-            Box::pin(backfill_replies(data, &json, depth - 1)).await.ok();
+            Box::pin(backfill_replies(data, &json, depth - 1))
+                .await
+                .ok();
         }
     }
     Ok(())

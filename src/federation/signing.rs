@@ -14,8 +14,8 @@ use ring::{
     rand::SystemRandom,
     signature::{RsaKeyPair, RSA_PKCS1_SHA256},
 };
-use sha2::{Digest, Sha256};
 use sfv::{BareItem, InnerList, Item, Key, ListEntry, ListSerializer, Parameters};
+use sha2::{Digest, Sha256};
 use url::Url;
 
 use super::verification::Scheme;
@@ -75,7 +75,9 @@ impl SigningKey {
             ("content-digest", digest.clone()),
         ];
         let string = |value: &str| -> anyhow::Result<BareItem> {
-            Ok(BareItem::String(sfv::String::from_string(value.to_owned()).map_err(|(e, _)| e)?))
+            Ok(BareItem::String(
+                sfv::String::from_string(value.to_owned()).map_err(|(e, _)| e)?,
+            ))
         };
         let mut params = Parameters::new();
         params.insert(

@@ -396,6 +396,9 @@ async fn a_bad_rfc9421_signature_gets_401_even_with_a_legacy_digest() {
         .fetch_one(&app.pool)
         .await
         .unwrap();
-    assert_eq!(fetched, 0, "no actor is stored for a signature that does not verify");
+    assert_eq!(
+        fetched, 0,
+        "no actor is stored for a signature that does not verify"
+    );
     assert_eq!(crate::helpers::count(&app.pool, "follow").await, 0);
 }

@@ -22,7 +22,9 @@ use url::Url;
 use crate::{
     federation::{deliver_all, dev_instance},
     helpers::{count, location, TestApp},
-    signatures::{check_signature, rfc9421_post_headers, signed_post_headers, signed_post_headers_at},
+    signatures::{
+        check_signature, rfc9421_post_headers, signed_post_headers, signed_post_headers_at,
+    },
 };
 
 const AS: &str = "https://www.w3.org/ns/activitystreams";
@@ -51,11 +53,24 @@ struct Peer {
 }
 
 fn hit(state: &PeerState, req: &HttpRequest) {
-    let path = req.uri().path_and_query().map(|p| p.as_str()).unwrap_or("/");
-    *state.hits.lock().unwrap().entry(path.to_owned()).or_default() += 1;
+    let path = req
+        .uri()
+        .path_and_query()
+        .map(|p| p.as_str())
+        .unwrap_or("/");
+    *state
+        .hits
+        .lock()
+        .unwrap()
+        .entry(path.to_owned())
+        .or_default() += 1;
 }
 
-async fn actor(req: HttpRequest, path: web::Path<String>, state: web::Data<PeerState>) -> HttpResponse {
+async fn actor(
+    req: HttpRequest,
+    path: web::Path<String>,
+    state: web::Data<PeerState>,
+) -> HttpResponse {
     hit(&state, &req);
     if *state.actors_down.lock().unwrap() {
         return HttpResponse::ServiceUnavailable().finish();
@@ -80,7 +95,11 @@ async fn actor(req: HttpRequest, path: web::Path<String>, state: web::Data<PeerS
 
 async fn document(req: HttpRequest, state: web::Data<PeerState>) -> HttpResponse {
     hit(&state, &req);
-    let path = req.uri().path_and_query().map(|p| p.as_str()).unwrap_or("/");
+    let path = req
+        .uri()
+        .path_and_query()
+        .map(|p| p.as_str())
+        .unwrap_or("/");
     match state.documents.lock().unwrap().get(path) {
         Some(body) => HttpResponse::Ok()
             .content_type("application/activity+json")
@@ -161,7 +180,13 @@ impl Peer {
     }
 
     fn hits(&self, path: &str) -> usize {
-        self.state.hits.lock().unwrap().get(path).copied().unwrap_or(0)
+        self.state
+            .hits
+            .lock()
+            .unwrap()
+            .get(path)
+            .copied()
+            .unwrap_or(0)
     }
 
     fn knocks(&self) -> Vec<(String, u16)> {
@@ -190,7 +215,10 @@ impl Peer {
             .unwrap();
         self.state.lien_keys.lock().unwrap().insert(
             person["publicKey"]["id"].as_str().unwrap().to_owned(),
-            person["publicKey"]["publicKeyPem"].as_str().unwrap().to_owned(),
+            person["publicKey"]["publicKeyPem"]
+                .as_str()
+                .unwrap()
+                .to_owned(),
         );
     }
 
@@ -230,7 +258,13 @@ impl Peer {
     }
 
     /// POSTs `body` to `url` signed draft-cavage by `name` with `private_pem`.
-    async fn post_cavage(&self, url: &str, body: &str, name: &str, private_pem: &str) -> StatusCode {
+    async fn post_cavage(
+        &self,
+        url: &str,
+        body: &str,
+        name: &str,
+        private_pem: &str,
+    ) -> StatusCode {
         let target: Url = url.parse().unwrap();
         let key_id = format!("{}#main-key", self.actor(name));
         let headers = signed_post_headers(&target, body.as_bytes(), &key_id, private_pem);
@@ -268,7 +302,13 @@ async fn an_rfc9421_signed_post_is_taken_and_tampered_ones_are_refused() {
     let follow = peer.follow("pat", &alice);
     let key_id = format!("{}#main-key", peer.actor("pat"));
     let signed = |body: &str, created| {
-        rfc9421_post_headers(&inbox.parse().unwrap(), body.as_bytes(), &key_id, &key, created)
+        rfc9421_post_headers(
+            &inbox.parse().unwrap(),
+            body.as_bytes(),
+            &key_id,
+            &key,
+            created,
+        )
     };
     let nothing_stored = || async {
         assert_eq!(count(&app.pool, "follow").await, 0);
@@ -295,12 +335,19 @@ async fn an_rfc9421_signed_post_is_taken_and_tampered_ones_are_refused() {
     nothing_stored().await;
     // Sent to another URL than the one signed (`@target-uri`).
     let status = peer
-        .post(&format!("{}/inbox", app.address), &follow, signed(&follow, now()))
+        .post(
+            &format!("{}/inbox", app.address),
+            &follow,
+            signed(&follow, now()),
+        )
         .await;
     assert_eq!(status, StatusCode::UNAUTHORIZED, "another target");
     nothing_stored().await;
     // Created 13 hours ago, or 2 hours ahead: outside the window.
-    for created in [now() - chrono::Duration::hours(13), now() + chrono::Duration::hours(2)] {
+    for created in [
+        now() - chrono::Duration::hours(13),
+        now() + chrono::Duration::hours(2),
+    ] {
         let status = peer.post(&inbox, &follow, signed(&follow, created)).await;
         assert_eq!(status, StatusCode::UNAUTHORIZED, "created {created}");
     }
@@ -317,11 +364,20 @@ async fn an_rfc9421_signed_post_is_taken_and_tampered_ones_are_refused() {
     let status = peer.post_rfc9421(&inbox, &follow, "pat", &key, now()).await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(count(&app.pool, "follow").await, 1);
-    assert_eq!(scheme_of(&app, &peer.host()).await.as_deref(), Some("rfc9421"));
+    assert_eq!(
+        scheme_of(&app, &peer.host()).await.as_deref(),
+        Some("rfc9421")
+    );
     // Eleven hours old is still within the window.
     let again = peer.follow("pat", &alice);
     let status = peer
-        .post_rfc9421(&inbox, &again, "pat", &key, now() - chrono::Duration::hours(11))
+        .post_rfc9421(
+            &inbox,
+            &again,
+            "pat",
+            &key,
+            now() - chrono::Duration::hours(11),
+        )
         .await;
     assert_eq!(status, StatusCode::OK);
 }
@@ -391,7 +447,10 @@ fn cavage_headers(
                 Base64.encode(signature)
             ),
         ),
-        ("content-type".to_owned(), "application/activity+json".to_owned()),
+        (
+            "content-type".to_owned(),
+            "application/activity+json".to_owned(),
+        ),
     ];
     if let Some(date) = date {
         headers.push(("date".to_owned(), date.to_owned()));
@@ -408,24 +467,42 @@ async fn a_signature_needs_a_signed_date_within_the_window() {
     let inbox: Url = format!("{alice}/inbox").parse().unwrap();
     let key = peer.private_key();
     let key_id = format!("{}#main-key", peer.actor("pat"));
-    let http_date = |when: chrono::DateTime<chrono::Utc>| {
-        when.format("%a, %d %b %Y %H:%M:%S GMT").to_string()
-    };
+    let http_date =
+        |when: chrono::DateTime<chrono::Utc>| when.format("%a, %d %b %Y %H:%M:%S GMT").to_string();
     let all = ["(request-target)", "host", "date", "digest"];
     let unsigned_date = ["(request-target)", "host", "digest"];
     let at = |hours: i64| now() + chrono::Duration::hours(hours);
-    for case in ["two days ahead", "two hours ahead", "13 hours old", "unparsable", "none", "not signed"] {
+    for case in [
+        "two days ahead",
+        "two hours ahead",
+        "13 hours old",
+        "unparsable",
+        "none",
+        "not signed",
+    ] {
         let body = peer.follow("pat", &alice);
         let bytes = body.as_bytes();
         let headers = match case {
             "two days ahead" => signed_post_headers_at(&inbox, bytes, &key_id, &key, at(48)),
             "two hours ahead" => signed_post_headers_at(&inbox, bytes, &key_id, &key, at(2)),
             "13 hours old" => signed_post_headers_at(&inbox, bytes, &key_id, &key, at(-13)),
-            "unparsable" => {
-                cavage_headers(&inbox, bytes, &key_id, &key, Some("the day before yesterday"), &all)
-            }
+            "unparsable" => cavage_headers(
+                &inbox,
+                bytes,
+                &key_id,
+                &key,
+                Some("the day before yesterday"),
+                &all,
+            ),
             "none" => cavage_headers(&inbox, bytes, &key_id, &key, None, &unsigned_date),
-            _ => cavage_headers(&inbox, bytes, &key_id, &key, Some(&http_date(now())), &unsigned_date),
+            _ => cavage_headers(
+                &inbox,
+                bytes,
+                &key_id,
+                &key,
+                Some(&http_date(now())),
+                &unsigned_date,
+            ),
         };
         let status = peer.post(inbox.as_str(), &body, headers).await;
         assert_eq!(status, StatusCode::UNAUTHORIZED, "Date {case}");
@@ -433,21 +510,37 @@ async fn a_signature_needs_a_signed_date_within_the_window() {
     assert_eq!(count(&app.pool, "follow").await, 0);
     assert_eq!(remote_people(&app).await, 0);
     // Within the window (11 hours old, 50 minutes ahead), signed: taken.
-    for when in [now() - chrono::Duration::hours(11), now() + chrono::Duration::minutes(50)] {
+    for when in [
+        now() - chrono::Duration::hours(11),
+        now() + chrono::Duration::minutes(50),
+    ] {
         let body = peer.follow("pat", &alice);
-        let headers = cavage_headers(&inbox, body.as_bytes(), &key_id, &key, Some(&http_date(when)), &all);
-        assert_eq!(peer.post(inbox.as_str(), &body, headers).await, StatusCode::OK, "{when}");
+        let headers = cavage_headers(
+            &inbox,
+            body.as_bytes(),
+            &key_id,
+            &key,
+            Some(&http_date(when)),
+            &all,
+        );
+        assert_eq!(
+            peer.post(inbox.as_str(), &body, headers).await,
+            StatusCode::OK,
+            "{when}"
+        );
     }
 }
 
 /// Makes lien's stored copy of `actor` look fetched `hours` ago.
 async fn age_actor(app: &TestApp, actor: &str, hours: i32) {
-    sqlx::query("update person set fetched_at = now() - make_interval(hours => $2) where ap_id = $1")
-        .bind(actor)
-        .bind(hours)
-        .execute(&app.pool)
-        .await
-        .unwrap();
+    sqlx::query(
+        "update person set fetched_at = now() - make_interval(hours => $2) where ap_id = $1",
+    )
+    .bind(actor)
+    .bind(hours)
+    .execute(&app.pool)
+    .await
+    .unwrap();
 }
 
 #[tokio::test]
@@ -472,7 +565,11 @@ async fn a_key_older_than_a_day_is_fetched_again_before_it_is_trusted() {
         .post_cavage(&inbox, &peer.follow("pat", &alice), "pat", &first)
         .await;
     assert_eq!(status, StatusCode::UNAUTHORIZED, "an unconfirmed old key");
-    assert_eq!(peer.hits("/users/pat"), fetches + 1, "it was asked for again");
+    assert_eq!(
+        peer.hits("/users/pat"),
+        fetches + 1,
+        "it was asked for again"
+    );
     *peer.state.actors_down.lock().unwrap() = false;
 
     // Pat's key was rotated: the old one is revoked, the new one works.
@@ -483,7 +580,12 @@ async fn a_key_older_than_a_day_is_fetched_again_before_it_is_trusted() {
     assert_eq!(status, StatusCode::UNAUTHORIZED, "a revoked key");
     age_actor(&app, &pat, 25).await;
     let status = peer
-        .post_cavage(&inbox, &peer.follow("pat", &alice), "pat", &peer.private_key())
+        .post_cavage(
+            &inbox,
+            &peer.follow("pat", &alice),
+            "pat",
+            &peer.private_key(),
+        )
         .await;
     assert_eq!(status, StatusCode::OK, "the rotated key");
     let stored: String = sqlx::query_scalar("select public_key_pem from person where ap_id = $1")
@@ -495,7 +597,12 @@ async fn a_key_older_than_a_day_is_fetched_again_before_it_is_trusted() {
     // Within the day, the stored key is trusted without asking again.
     let fetches = peer.hits("/users/pat");
     let status = peer
-        .post_cavage(&inbox, &peer.follow("pat", &alice), "pat", &peer.private_key())
+        .post_cavage(
+            &inbox,
+            &peer.follow("pat", &alice),
+            "pat",
+            &peer.private_key(),
+        )
         .await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(peer.hits("/users/pat"), fetches);
@@ -530,7 +637,11 @@ async fn a_flag_naming_too_many_objects_is_refused_before_any_work() {
     let queries = transactions(&app).await - queries_before;
     eprintln!("a signed Flag naming 50,000 objects: {status} in {took:?}, {queries} transactions");
     assert_eq!(status, StatusCode::BAD_REQUEST);
-    assert_eq!(remote_people(&app).await, 0, "refused before the signer is fetched");
+    assert_eq!(
+        remote_people(&app).await,
+        0,
+        "refused before the signer is fetched"
+    );
     // Any other list over the cap too (here `to`), and a Flag within the caps is taken.
     let status = peer.post_cavage(&inbox, &flag(1, 501), "pat", &key).await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
@@ -569,7 +680,10 @@ async fn a_refused_rfc9421_delivery_is_sent_again_with_draft_cavage_and_remember
         )
         .await;
     assert_eq!(status, StatusCode::OK);
-    assert_eq!(scheme_of(&app, &peer.host()).await.as_deref(), Some("rfc9421"));
+    assert_eq!(
+        scheme_of(&app, &peer.host()).await.as_deref(),
+        Some("rfc9421")
+    );
 
     // The Accept goes RFC 9421 first; refused with 401, it goes again draft-cavage at once.
     deliver_all(&app).await;
@@ -577,9 +691,14 @@ async fn a_refused_rfc9421_delivery_is_sent_again_with_draft_cavage_and_remember
         peer.knocks(),
         vec![("rfc9421".to_owned(), 401), ("cavage".to_owned(), 202)]
     );
-    assert_eq!(scheme_of(&app, &peer.host()).await.as_deref(), Some("cavage"));
+    assert_eq!(
+        scheme_of(&app, &peer.host()).await.as_deref(),
+        Some("cavage")
+    );
     // From then on (another worker, as after a restart), draft-cavage first.
-    alice.share("https://example.com/one", "One", "fediverse").await;
+    alice
+        .share("https://example.com/one", "One", "fediverse")
+        .await;
     deliver_all(&app).await;
     let knocks = peer.knocks();
     assert_eq!(knocks.len(), 3, "{knocks:?}");
@@ -617,7 +736,11 @@ async fn a_pasted_status_or_actor_url_is_fetched_once() {
     };
     let response = alice.get(&search(&status)).await;
     assert_eq!(response.status(), StatusCode::SEE_OTHER);
-    assert!(location(&response).starts_with("/s/"), "{}", location(&response));
+    assert!(
+        location(&response).starts_with("/s/"),
+        "{}",
+        location(&response)
+    );
     assert_eq!(peer.hits("/users/pat/statuses/1"), 1, "the status");
     assert_eq!(peer.hits("/users/pat"), 1, "its author");
 
@@ -638,7 +761,9 @@ fn webfinger_server(answer: Value) -> (u16, Arc<Mutex<Vec<&'static str>>>) {
         for stream in listener.incoming() {
             let Ok(mut stream) = stream else { continue };
             let mut buffer = [0u8; 4096];
-            let Ok(read) = stream.read(&mut buffer) else { continue };
+            let Ok(read) = stream.read(&mut buffer) else {
+                continue;
+            };
             if read == 0 {
                 continue;
             }
@@ -668,7 +793,8 @@ async fn webfinger_tries_https_first_and_takes_null_aliases() {
         "aliases": null,
         "links": [{ "rel": "self", "type": "application/activity+json", "href": peer.actor("sam") }],
     }));
-    let q: String = url::form_urlencoded::byte_serialize(format!("@sam@localhost:{port}").as_bytes()).collect();
+    let q: String =
+        url::form_urlencoded::byte_serialize(format!("@sam@localhost:{port}").as_bytes()).collect();
     let response = alice.get(&format!("/search?q={q}")).await;
     assert_eq!(response.status(), StatusCode::SEE_OTHER);
     assert_eq!(location(&response), format!("/@sam@{}", peer.host()));

@@ -184,7 +184,10 @@ pub fn rfc9421_post_headers(
     base.push_str(&format!("\"@signature-params\": {params}"));
     let key = RsaPrivateKey::from_pkcs8_pem(private_pem).expect("a PKCS#8 private key");
     let signature = key
-        .sign(Pkcs1v15Sign::new::<Sha256>(), &Sha256::digest(base.as_bytes()))
+        .sign(
+            Pkcs1v15Sign::new::<Sha256>(),
+            &Sha256::digest(base.as_bytes()),
+        )
         .unwrap();
     vec![
         ("date".to_owned(), date),
