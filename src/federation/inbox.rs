@@ -55,9 +55,9 @@ const KEY_TRUSTED_FOR: chrono::TimeDelta = chrono::TimeDelta::hours(24);
 const REFETCH_AFTER_FAILURE: chrono::TimeDelta = chrono::TimeDelta::minutes(1);
 
 tokio::task_local! {
-    /// The signing actor as this request read it (fetching it if need be) before the signature
-    /// was checked. The library's own lookup of the actor and [`InboxActivity::receive`] take it
-    /// from here instead of reading the same row twice more.
+    /// The signing actor as this request read it (fetching it if need be) to check the
+    /// signature. The library's own lookups of the actor and [`InboxActivity::receive`] take it
+    /// from here instead of reading the same row again.
     static SIGNER: ActorRow;
 }
 
