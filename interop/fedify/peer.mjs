@@ -9,7 +9,8 @@
 //    rsa-sha256), on http://localhost:PORT (PORT 0: any free port), and prints
 //    `READY http://localhost:PORT`.
 // 3. Sends a `Follow` to the lien user with Fedify's `sendActivity`, which signs RFC 9421 first
-//    and retries draft-cavage after lien's 401; prints `FOLLOWED` once lien answered 2xx.
+//    (which lien verifies) and would retry draft-cavage after a 401; prints `FOLLOWED` once lien
+//    answered 2xx.
 // 4. Waits (at most 60 s) until its inbox has taken lien's `Accept` of that Follow and a `Create`
 //    of a `Page`, both through Fedify's signature-verified inbox path (printing `GOT Accept ID`
 //    and `GOT Create ID` as each arrives), then prints one line `RESULT {json}` and exits 0.
@@ -85,7 +86,7 @@ await configure({
 
 // Every request Fedify makes goes through the global fetch. Two things happen here:
 // - POSTs to lien are recorded with the signature scheme they carried and lien's answer, to show
-//   the double knock (RFC 9421 refused with 401, then draft-cavage accepted);
+//   which scheme lien took (RFC 9421 at the first knock, or draft-cavage after a 401);
 // - Fedify looks up `acct:` handles over https only (RFC 7033 says so); lien here has no TLS, so
 //   exactly that request, the WebFinger query to lien's host, is sent over http. The document it
 //   points to is then fetched at the http address lien gives, unchanged.
@@ -290,7 +291,7 @@ await new Promise((resolve, reject) => {
 origin = `http://localhost:${server.address().port}`;
 say(`READY ${origin}`);
 
-// --- 3. Follow lien's user, signed by Fedify (RFC 9421 first, then draft-cavage).
+// --- 3. Follow lien's user, signed by Fedify (RFC 9421 first, draft-cavage after a refusal).
 
 const ctx = federation.createContext(new URL(origin), undefined);
 followId = `${origin}/follows/${crypto.randomUUID()}`;

@@ -9,6 +9,7 @@ pub mod invitations;
 pub mod login_failures;
 pub mod moderation;
 pub mod notifications;
+pub mod peer_signatures;
 pub mod previews;
 pub mod stories;
 pub mod votes;

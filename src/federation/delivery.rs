@@ -7,8 +7,11 @@
 //! queue without sending a row twice at once, and the rows of a worker that died come due again
 //! by themselves when the lease runs out.
 //!
-//! Each POST is signed draft-cavage the way Mastodon expects (`signing`), with the signer's key
-//! parsed once and kept. A success, or a refusal the peer means for good (a 4xx other than 408 and
+//! Each POST is signed (`signing`) with the signer's key parsed once and kept, in the scheme the
+//! peer's host is known to take (`peer_signature`): RFC 9421 for hosts known to verify it, and
+//! draft-cavage, which every server verifies, for the others and for hosts not known yet. A
+//! host that answers 400 or 401 to RFC 9421 gets the same POST again signed draft-cavage at once
+//! (the "double knock"), and is remembered as taking draft-cavage if that went through. A success, or a refusal the peer means for good (a 4xx other than 408 and
 //! 429), deletes the row (in batches: see [`Pump::record_sent`]); anything else is retried with
 //! exponential backoff, and a row still failing after three days is given up. Delivery is at least
 //! once: a worker killed between the peer's answer and the delete sends again, and peers
@@ -27,7 +30,11 @@ use url::Url;
 
 use crate::{
     config::Switch,
-    federation::{check_peer_url, http_client, signing::SigningKey, site, FedConfig, FedData},
+    db::peer_signatures,
+    federation::{
+        check_peer_url, http_client, signing::SigningKey, site, verification::Scheme, FedConfig,
+        FedData,
+    },
 };
 
 /// Deliveries in flight at once, per worker. Each waits mostly on a peer or on the database's
@@ -346,6 +353,8 @@ struct Pump<'a> {
     busy: HashMap<String, usize>,
     signers: HashMap<Option<i64>, SignerKeys>,
     signers_read_at: Instant,
+    /// The signature scheme of each host this worker delivered to (read with the signers).
+    schemes: HashMap<String, Scheme>,
 }
 
 impl<'a> Pump<'a> {
@@ -359,6 +368,7 @@ impl<'a> Pump<'a> {
             busy: HashMap::new(),
             signers: HashMap::new(),
             signers_read_at: Instant::now(),
+            schemes: HashMap::new(),
         })
     }
 
@@ -371,6 +381,7 @@ impl<'a> Pump<'a> {
     async fn fill(&mut self, room: usize) -> anyhow::Result<usize> {
         if self.signers_read_at.elapsed() > SIGNER_CACHE_TTL {
             self.signers.clear();
+            self.schemes.clear();
             self.signers_read_at = Instant::now();
         }
         let (busy_hosts, busy_counts): (Vec<&str>, Vec<i64>) = self
@@ -425,6 +436,7 @@ impl<'a> Pump<'a> {
         .fetch_all(self.pool())
         .await?;
         let started = rows.len();
+        self.read_schemes(&rows).await?;
         for row in rows {
             let signer = match self.signer(row.signer_id).await {
                 Ok(signer) => Some(signer),
@@ -440,8 +452,18 @@ impl<'a> Pump<'a> {
             *self.busy.entry(row.host.clone()).or_default() += 1;
             let pool = self.pool().clone();
             let (client, dev) = (self.client.clone(), self.data.app_data().config.dev);
+            // Hosts not known yet get draft-cavage: every server verifies it (Mastodon 4.5, the
+            // one server that verifies both, included), where RFC 9421 first would cost most
+            // hosts a refused POST, and some answer an unknown scheme with a refusal (400, 403)
+            // that cannot be told from a real one. Hosts that sign with RFC 9421 themselves are
+            // known to take it (see `inbox`).
+            let scheme = self
+                .schemes
+                .get(&row.host)
+                .copied()
+                .unwrap_or(Scheme::Cavage);
             self.in_flight
-                .spawn(async move { deliver_one(&pool, &client, dev, row, signer).await });
+                .spawn(async move { deliver_one(&pool, &client, dev, row, signer, scheme).await });
         }
         Ok(started)
     }
@@ -459,6 +481,9 @@ impl<'a> Pump<'a> {
                     }
                     if finished.outcome == Outcome::Delivered {
                         self.sent.push(finished.id);
+                    }
+                    if let Some(scheme) = finished.learned {
+                        self.schemes.insert(finished.host, scheme);
                     }
                     return Some(finished.outcome);
                 }
@@ -495,6 +520,26 @@ impl<'a> Pump<'a> {
         }
     }
 
+    /// Reads the signature schemes of the claimed rows' hosts that this worker does not know yet.
+    async fn read_schemes(&mut self, rows: &[Claimed]) -> anyhow::Result<()> {
+        let mut unknown: Vec<String> = rows
+            .iter()
+            .filter(|row| !self.schemes.contains_key(&row.host))
+            .map(|row| row.host.clone())
+            .collect();
+        if unknown.is_empty() {
+            return Ok(());
+        }
+        unknown.sort();
+        unknown.dedup();
+        for (host, scheme) in peer_signatures::known(self.pool(), &unknown).await? {
+            if let Some(scheme) = Scheme::from_name(&scheme) {
+                self.schemes.insert(host, scheme);
+            }
+        }
+        Ok(())
+    }
+
     /// The signer's keys, read once per SIGNER_CACHE_TTL rather than once per row.
     async fn signer(&mut self, signer_id: Option<i64>) -> anyhow::Result<SignerKeys> {
         if let Some(keys) = self.signers.get(&signer_id) {
@@ -514,6 +559,7 @@ impl<'a> Pump<'a> {
 }
 
 /// How one attempt went.
+#[derive(Debug)]
 enum Attempt {
     Sent,
     /// Worth retrying later: a 5xx, 408, 429, a timeout, no connection.
@@ -527,6 +573,8 @@ struct Finished {
     id: i64,
     host: String,
     outcome: Outcome,
+    /// The signature scheme the host turned out to take, when that changed.
+    learned: Option<Scheme>,
 }
 
 /// Sends one claimed row and records the outcome: back off or give up; a delivered row is only
@@ -537,17 +585,35 @@ async fn deliver_one(
     dev: bool,
     row: Claimed,
     signer: Option<SignerKeys>,
+    scheme: Scheme,
 ) -> Finished {
-    let attempt = match signer {
-        None => Attempt::Failed("could not read the signing key".into()),
-        Some(SignerKeys::Missing) => Attempt::Undeliverable("the signer has no key".into()),
+    let (attempt, learned) = match signer {
+        None => (
+            Attempt::Failed("could not read the signing key".into()),
+            None,
+        ),
+        Some(SignerKeys::Missing) => (Attempt::Undeliverable("the signer has no key".into()), None),
         Some(SignerKeys::Found(key)) => {
-            match tokio::time::timeout(ATTEMPT_TIMEOUT, send(client, dev, &row, &key)).await {
-                Ok(attempt) => attempt,
-                Err(_) => Attempt::Failed(format!("no answer in {ATTEMPT_TIMEOUT:?}")),
+            let sent = send(client, dev, &row, &key, scheme);
+            match tokio::time::timeout(ATTEMPT_TIMEOUT, sent).await {
+                Ok(result) => result,
+                Err(_) => (
+                    Attempt::Failed(format!("no answer in {ATTEMPT_TIMEOUT:?}")),
+                    None,
+                ),
             }
         }
     };
+    if let Some(learned) = learned {
+        tracing::info!(
+            host = row.host,
+            scheme = learned.as_str(),
+            "the peer's signature scheme changed"
+        );
+        if let Err(error) = peer_signatures::remember(pool, &row.host, learned.as_str()).await {
+            tracing::warn!(host = row.host, %error, "could not remember the signature scheme");
+        }
+    }
     let (outcome, recorded) = match attempt {
         Attempt::Sent => {
             tracing::debug!(inbox = row.inbox, activity = row.activity_id, "delivered");
@@ -596,44 +662,91 @@ async fn deliver_one(
         id: row.id,
         host: row.host,
         outcome,
+        learned,
     }
 }
 
-/// One signed POST. A 2xx is a delivery; so is a 4xx other than 408 and 429, which the peer
-/// means for good (retrying would only be refused again).
-async fn send(client: &reqwest::Client, dev: bool, row: &Claimed, key: &SigningKey) -> Attempt {
+/// One signed POST, in `scheme`; and, when an RFC 9421 signature is refused with 400 or 401, the
+/// same POST signed draft-cavage. A 2xx is a delivery; so is a 4xx other than 408 and 429, which
+/// the peer means for good (retrying would only be refused again). Also returns the scheme the
+/// host turned out to take, when the fallback showed it.
+async fn send(
+    client: &reqwest::Client,
+    dev: bool,
+    row: &Claimed,
+    key: &SigningKey,
+    scheme: Scheme,
+) -> (Attempt, Option<Scheme>) {
     let inbox: Url = match row.inbox.parse() {
         Ok(inbox) => inbox,
-        Err(error) => return Attempt::Undeliverable(format!("invalid inbox: {error}")),
+        Err(error) => {
+            return (
+                Attempt::Undeliverable(format!("invalid inbox: {error}")),
+                None,
+            )
+        }
     };
     // Only domain names: an IP literal would sidestep host-based blocking. Outside dev mode,
     // https on the default port only; say so rather than retry. (The client's resolver refuses
     // names that lead to non-public addresses.)
     if let Err(reason) = check_peer_url(&inbox) {
-        return Attempt::Undeliverable(reason.into());
+        return (Attempt::Undeliverable(reason.into()), None);
     }
     if !dev && (inbox.scheme() != "https" || inbox.port().is_some()) {
-        return Attempt::Undeliverable("peers are reached over https on the default port".into());
+        let reason = "peers are reached over https on the default port";
+        return (Attempt::Undeliverable(reason.into()), None);
     }
     let body = match serde_json::to_vec(&row.payload.0) {
         Ok(body) => body,
-        Err(error) => return Attempt::Undeliverable(format!("unserializable activity: {error}")),
+        Err(error) => {
+            let reason = format!("unserializable activity: {error}");
+            return (Attempt::Undeliverable(reason), None);
+        }
     };
-    let headers = match key.post_headers(&inbox, &body) {
-        Ok(headers) => headers,
-        Err(error) => return Attempt::Undeliverable(format!("cannot sign: {error:#}")),
+    let response = match post(client, &inbox, &body, key, scheme).await {
+        Ok(response) => response,
+        Err(attempt) => return (attempt, None),
     };
+    let refused = matches!(response.status().as_u16(), 400 | 401);
+    if scheme == Scheme::Rfc9421 && refused {
+        tracing::debug!(inbox = row.inbox, status = %response.status(), "RFC 9421 refused: knocking again with draft-cavage");
+        return match post(client, &inbox, &body, key, Scheme::Cavage).await {
+            Ok(response) => {
+                let took_it = response.status().is_success().then_some(Scheme::Cavage);
+                (outcome_of(row, response).await, took_it)
+            }
+            Err(attempt) => (attempt, None),
+        };
+    }
+    (outcome_of(row, response).await, None)
+}
+
+/// The POST itself, signed in `scheme`.
+async fn post(
+    client: &reqwest::Client,
+    inbox: &Url,
+    body: &[u8],
+    key: &SigningKey,
+    scheme: Scheme,
+) -> Result<reqwest::Response, Attempt> {
+    let headers = key
+        .post_headers(inbox, body, scheme)
+        .map_err(|error| Attempt::Undeliverable(format!("cannot sign: {error:#}")))?;
     let mut request = client
-        .post(inbox)
+        .post(inbox.clone())
         .header("content-type", FEDERATION_CONTENT_TYPE)
-        .body(body);
+        .body(body.to_vec());
     for (name, value) in headers {
         request = request.header(name, value);
     }
-    let response = match request.send().await {
-        Ok(response) => response,
-        Err(error) => return Attempt::Failed(error.to_string()),
-    };
+    request
+        .send()
+        .await
+        .map_err(|error| Attempt::Failed(error.to_string()))
+}
+
+/// What a peer's answer means for the row.
+async fn outcome_of(row: &Claimed, response: reqwest::Response) -> Attempt {
     let status = response.status();
     let for_good = status.is_client_error()
         && status != reqwest::StatusCode::REQUEST_TIMEOUT

@@ -1,6 +1,6 @@
 //! Federation's read side: actors and objects as JSON under their ids (content negotiation beside
 //! the HTML pages), `replies` and `followers` collections, outboxes, and discovery (WebFinger,
-//! NodeInfo 2.1, host-meta).
+//! NodeInfo 2.1 and 2.0, host-meta).
 
 use activitypub_federation::fetch::webfinger::extract_webfinger_name;
 use actix_web::{
@@ -62,7 +62,8 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
     let ap = || guard::fn_guard(wants_activity_json);
     cfg.route("/.well-known/webfinger", web::get().to(webfinger))
         .route("/.well-known/nodeinfo", web::get().to(nodeinfo_links))
-        .route("/nodeinfo/2.1", web::get().to(nodeinfo))
+        .route("/nodeinfo/2.1", web::get().to(nodeinfo_2_1))
+        .route("/nodeinfo/2.0", web::get().to(nodeinfo_2_0))
         .route("/.well-known/host-meta", web::get().to(host_meta))
         .route("/actor", web::get().to(instance_actor))
         .route("/actor/outbox", web::get().to(instance_outbox))
@@ -311,16 +312,29 @@ async fn webfinger(query: web::Query<WebfingerQuery>, data: FedData) -> FedResul
         .body(body.to_string()))
 }
 
+/// Both versions are listed: Takahe and other servers read 2.0 only.
 async fn nodeinfo_links(data: FedData) -> HttpResponse {
-    HttpResponse::Ok().json(json!({
-        "links": [{
-            "rel": "http://nodeinfo.diaspora.software/ns/schema/2.1",
-            "href": format!("{}/nodeinfo/2.1", data.config.origin()),
-        }]
-    }))
+    let origin = data.config.origin();
+    let links = ["2.1", "2.0"].map(|version| {
+        json!({
+            "rel": format!("http://nodeinfo.diaspora.software/ns/schema/{version}"),
+            "href": format!("{origin}/nodeinfo/{version}"),
+        })
+    });
+    HttpResponse::Ok().json(json!({ "links": links }))
 }
 
-async fn nodeinfo(data: FedData) -> FedResult<HttpResponse> {
+async fn nodeinfo_2_1(data: FedData) -> FedResult<HttpResponse> {
+    nodeinfo(data, "2.1").await
+}
+
+async fn nodeinfo_2_0(data: FedData) -> FedResult<HttpResponse> {
+    nodeinfo(data, "2.0").await
+}
+
+/// NodeInfo in `version` "2.1" or "2.0", which differ only in 2.0 having no `software.homepage`
+/// (nor `repository`).
+async fn nodeinfo(data: FedData, version: &str) -> FedResult<HttpResponse> {
     let (users, active_month, active_halfyear, stories_count, comments_count): (i64, i64, i64, i64, i64) = sqlx::query_as(
         "select (select count(*) from person where local),
                 (select count(distinct author_id) from story where local and created_at > now() - interval '30 days'),
@@ -330,13 +344,13 @@ async fn nodeinfo(data: FedData) -> FedResult<HttpResponse> {
     )
     .fetch_one(&data.db.read)
     .await?;
+    let mut software = json!({ "name": "lien", "version": env!("CARGO_PKG_VERSION") });
+    if version == "2.1" {
+        software["homepage"] = json!("https://codeberg.org/lien/lien");
+    }
     let body = json!({
-        "version": "2.1",
-        "software": {
-            "name": "lien",
-            "version": env!("CARGO_PKG_VERSION"),
-            "homepage": "https://codeberg.org/lien/lien",
-        },
+        "version": version,
+        "software": software,
         "protocols": ["activitypub"],
         "services": { "inbound": [], "outbound": ["rss2.0", "atom1.0"] },
         "openRegistrations": data.config.registration == Registration::Open,
@@ -348,9 +362,9 @@ async fn nodeinfo(data: FedData) -> FedResult<HttpResponse> {
         "metadata": { "nodeName": data.config.host() },
     });
     Ok(HttpResponse::Ok()
-        .content_type(
-            "application/json; profile=\"http://nodeinfo.diaspora.software/ns/schema/2.1#\"",
-        )
+        .content_type(format!(
+            "application/json; profile=\"http://nodeinfo.diaspora.software/ns/schema/{version}#\""
+        ))
         .json(body))
 }
 

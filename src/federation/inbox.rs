@@ -1,15 +1,15 @@
-//! The inboxes (`P/inbox` and `P/users/{name}/inbox`): every POST is signature-checked by the
-//! library before anything in it is believed, then checked for ownership, deduplicated by id, and
-//! handled. Refusals answer 401 (no or bad signature), 403 (not yours) or 413 (over 1 MB), and
-//! store nothing.
+//! The inboxes (`P/inbox` and `P/users/{name}/inbox`): every POST is signature-checked (draft-cavage
+//! or RFC 9421, see `verification`) before anything in it is believed, then checked for ownership,
+//! deduplicated by id, and handled. Refusals answer 400 (not an activity, or lists over the caps),
+//! 401 (no, bad or stale signature), 403 (not yours) or 413 (over 1 MB), and store nothing: the
+//! signer's document, when it has to be fetched, is kept in memory until its key verified the
+//! signature, and only then stored.
 
 use activitypub_federation::{
-    actix_web::inbox::receive_activity,
-    fetch::object_id::ObjectId,
+    fetch::fetch_object_http,
     protocol::verification::verify_domains_match,
     traits::{ActivityHandler, Object},
 };
-use std::{collections::BTreeMap, time::Duration};
 
 use actix_web::{web, HttpRequest, HttpResponse, ResponseError};
 use async_trait::async_trait;
@@ -21,6 +21,7 @@ use super::{
     objects::{DbPerson, DbPost},
     outbox,
     protocol::{object_id, object_type, ActivityJson, PersonJson, PostJson},
+    verification::{self, Claim, Scheme},
     FedData, FedResult, FederationError,
 };
 use crate::{
@@ -28,7 +29,7 @@ use crate::{
     config::Switch,
     db::{
         actors::{self, ActorRow},
-        comments, moderation, stories,
+        comments, moderation, peer_signatures, stories,
         votes::{self, Target},
     },
     rate_limit::Action,
@@ -37,10 +38,26 @@ use crate::{
 /// Mastodon's own limit on activity bodies.
 pub const MAX_ACTIVITY_BYTES: usize = 1024 * 1024;
 
+/// How many objects one activity may name (a `Flag` reporting posts names a few; each named
+/// object costs lookups).
+pub const MAX_NAMED_OBJECTS: usize = 100;
+
+/// How long any list anywhere in an activity may be (`to`, `cc`, `tag`, `attachment`...): far
+/// above what a post with every mention its server allows carries.
+pub const MAX_LIST_ITEMS: usize = 500;
+
+/// How long a stored key of a remote actor is trusted without asking its server again: a
+/// rotated or revoked key is noticed within a day.
+const KEY_TRUSTED_FOR: chrono::TimeDelta = chrono::TimeDelta::hours(24);
+
+/// A stored key that does not verify a signature is refetched once (the actor may have rotated
+/// it), unless it was fetched less than this long ago.
+const REFETCH_AFTER_FAILURE: chrono::TimeDelta = chrono::TimeDelta::minutes(1);
+
 tokio::task_local! {
-    /// The signing actor as this request read it (fetching it if need be) before the signature
-    /// was checked. The library's own lookup of the actor and [`InboxActivity::receive`] take it
-    /// from here instead of reading the same row twice more.
+    /// The signing actor as this request read it (fetching it if need be) to check the
+    /// signature. The library's own lookups of the actor and [`InboxActivity::receive`] take it
+    /// from here instead of reading the same row again.
     static SIGNER: ActorRow;
 }
 
@@ -129,90 +146,122 @@ async fn verify_and_receive(
     if data.config.federation == Switch::Off {
         return Err(FederationError::NotFound);
     }
-    // Only draft-cavage signatures are verified here. An RFC 9421 signer gets 401 and, as Fedify
-    // and Mastodon 4.5+ do, retries with draft-cavage. RFC 9421 also names its header `Signature`,
-    // but always beside `Signature-Input`: refused at once, so that the answer is 401 even when the
-    // sender adds a legacy `Digest` (the draft-cavage parser would fail on it with a 400), and no
-    // actor is fetched for a knock that cannot succeed.
-    if !req.headers().contains_key("signature") || req.headers().contains_key("signature-input") {
-        return Err(FederationError::Unauthorized(
-            "a draft-cavage HTTP signature is required".into(),
+    // Everything about the signature that needs no key, first: a request that can never verify
+    // gets 401 (after which a peer re-signs or gives up) before anything is fetched.
+    let claim = verification::read(&req, &body, &data.config.origin(), chrono::Utc::now())
+        .map_err(FederationError::Unauthorized)?;
+    let activity: serde_json::Value = serde_json::from_slice(&body)
+        .map_err(|e| FederationError::BadRequest(format!("not an activity: {e}")))?;
+    check_list_sizes(&activity)?;
+    let activity: ActivityJson = serde_json::from_value(activity)
+        .map_err(|e| FederationError::BadRequest(format!("not an activity: {e}")))?;
+    if delivery::host_of(&activity.actor).eq_ignore_ascii_case(&data.config.host()) {
+        return Err(FederationError::Forbidden(
+            "activities of this instance's actors are not taken from outside".into(),
         ));
     }
-    check_signature_form(&req)?;
-    let activity: ActivityJson = serde_json::from_slice(&body)
-        .map_err(|e| FederationError::BadRequest(format!("not an activity: {e}")))?;
     // A blocked server is refused before anything is fetched or stored, its actor included.
     if moderation::is_blocked(&data.db.write, &delivery::host_of(&activity.actor)).await? {
         return Err(FederationError::Forbidden(
             "this server is blocked here".into(),
         ));
     }
-    // The `Delete` of an actor by itself: its document now answers 410, so refetching it (as the
-    // library does when the stored copy is old) would lose the very key that must verify the
-    // Delete. The stored key verifies it: this request's copy of the actor is taken as fresh.
-    // Nothing is written before the signature is checked.
-    let deletes_itself =
-        activity.kind == "Delete" && object_id(&activity.object).as_ref() == Some(&activity.actor);
-    let stored = match deletes_itself {
-        true => actors::by_ap_id(&data.db.write, activity.actor.as_str())
-            .await?
-            .filter(|actor| !actor.local),
-        false => None,
-    };
-    let signer = match stored {
-        Some(mut actor) => {
-            actor.fetched_at = Some(chrono::Utc::now());
-            actor
+    let signer = verified_signer(&claim, &activity, &data).await?;
+    if claim.scheme == Scheme::Rfc9421 {
+        // A server that signs with RFC 9421 verifies it too: deliveries to it may use it.
+        let host = delivery::host_of(&activity.actor);
+        if let Err(error) =
+            peer_signatures::suggest(&data.db.write, &host, Scheme::Rfc9421.as_str()).await
+        {
+            tracing::warn!(host, %error, "could not note the peer's signature scheme");
         }
-        // Fetch the signer first: if its key cannot be had, the signature cannot be verified.
-        None => {
-            ObjectId::<DbPerson>::from(activity.actor.clone())
-                .dereference(&data)
-                .await
-                .map_err(|e| {
-                    FederationError::Unauthorized(format!(
-                        "the signing actor could not be fetched: {e}"
-                    ))
-                })?
-                .0
-        }
-    };
+    }
+    let activity = InboxActivity(activity);
     SIGNER
-        .scope(
-            signer,
-            receive_activity::<InboxActivity, DbPerson, web::Data<AppState>>(req, body, &data),
-        )
+        .scope(signer, async {
+            activity.verify(&data).await?;
+            activity.receive(&data).await?;
+            Ok(HttpResponse::Ok().finish())
+        })
         .await
 }
 
-/// How old a signature may be; the library verifies with the same window.
-const SIGNATURE_LIFETIME: Duration = Duration::from_secs(60 * 60);
+/// Refuses, with 400 before any work, an activity naming more than [`MAX_NAMED_OBJECTS`]
+/// objects or holding any list longer than [`MAX_LIST_ITEMS`].
+fn check_list_sizes(activity: &serde_json::Value) -> FedResult<()> {
+    use serde_json::Value;
+    if let Some(Value::Array(named)) = activity.get("object") {
+        if named.len() > MAX_NAMED_OBJECTS {
+            return Err(FederationError::BadRequest(format!(
+                "an activity may name at most {MAX_NAMED_OBJECTS} objects"
+            )));
+        }
+    }
+    let mut pending = vec![activity];
+    while let Some(value) = pending.pop() {
+        match value {
+            Value::Array(items) if items.len() > MAX_LIST_ITEMS => {
+                return Err(FederationError::BadRequest(format!(
+                    "a list in an activity may hold at most {MAX_LIST_ITEMS} items"
+                )));
+            }
+            Value::Array(items) => pending.extend(items),
+            Value::Object(map) => pending.extend(map.values()),
+            _ => {}
+        }
+    }
+    Ok(())
+}
 
-/// Refuses, with 401 before anything is fetched, a signature that can never verify: unparsable,
-/// expired, or not covering the Digest. (The library reports these as a generic error, which would
-/// otherwise answer 400; peers only retry or re-sign after a 401.)
-fn check_signature_form(req: &HttpRequest) -> FedResult<()> {
-    let headers: BTreeMap<String, String> = req
-        .headers()
-        .iter()
-        .filter_map(|(name, value)| {
-            Some((name.as_str().to_owned(), value.to_str().ok()?.to_owned()))
-        })
-        .collect();
-    let path = req
-        .uri()
-        .path_and_query()
-        .map(|p| p.as_str())
-        .unwrap_or("/");
-    http_signature_normalization::Config::new()
-        .set_expiration(SIGNATURE_LIFETIME)
-        .require_digest()
-        .begin_verify(req.method().as_str(), path, headers)
-        .map(drop)
+/// The activity's actor, once its key verified the signature. A stored key is trusted for
+/// [`KEY_TRUSTED_FOR`]; an older one, or one that does not verify, is fetched again from the
+/// actor's server. A fetched document is stored only after its key verified the signature, so a
+/// badly signed request leaves nothing behind.
+async fn verified_signer(
+    claim: &Claim,
+    activity: &ActivityJson,
+    data: &FedData,
+) -> FedResult<ActorRow> {
+    let refused = || FederationError::Unauthorized("the HTTP signature does not verify".into());
+    let now = chrono::Utc::now();
+    let stored = actors::by_ap_id(&data.db.write, activity.actor.as_str())
+        .await?
+        .filter(|actor| !actor.local);
+    // The `Delete` of an actor by itself: its document now answers 410, so the stored key is the
+    // only one there is; it verifies the Delete whatever its age, and this request's copy of the
+    // actor is taken as fresh so that nothing refetches it.
+    let deletes_itself =
+        activity.kind == "Delete" && object_id(&activity.object).as_ref() == Some(&activity.actor);
+    if let Some(mut actor) = stored {
+        let age = now - actor.fetched_at.unwrap_or(actor.created_at);
+        if deletes_itself || age < KEY_TRUSTED_FOR {
+            if claim.verify(actor.public_key_pem.as_deref().unwrap_or_default()) {
+                if deletes_itself {
+                    actor.fetched_at = Some(now);
+                }
+                return Ok(actor);
+            }
+            if deletes_itself || age < REFETCH_AFTER_FAILURE {
+                return Err(refused());
+            }
+        }
+    }
+    let fetched = fetch_object_http::<_, PersonJson>(&activity.actor, data)
+        .await
         .map_err(|e| {
-            FederationError::Unauthorized(format!("the HTTP signature cannot be used: {e}"))
-        })
+            FederationError::Unauthorized(format!("the signing actor could not be fetched: {e}"))
+        })?
+        .object;
+    if fetched.id != activity.actor {
+        return Err(FederationError::Unauthorized(
+            "the signing actor's document is another actor's".into(),
+        ));
+    }
+    DbPerson::verify(&fetched, &activity.actor, data).await?;
+    if !claim.verify(&fetched.public_key.public_key_pem) {
+        return Err(refused());
+    }
+    Ok(DbPerson::from_json(fetched, data).await?.0)
 }
 
 /// Any activity, checked and handled by type in one place.

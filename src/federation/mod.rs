@@ -15,6 +15,7 @@ pub mod protocol;
 pub mod resolve;
 pub mod signing;
 pub mod site;
+pub mod verification;
 
 pub use error::{FedResult, FederationError};
 

@@ -1,18 +1,25 @@
 //! Turning what someone pastes into search (a story's, comment's or Mastodon status's URL, an actor
-//! URL, or `@name@host`) into a local page, fetching it from its home when it is new here.
+//! URL, or `@name@host`) into a local page, fetching it from its home when it is new here. A
+//! pasted URL is fetched once, whatever it turns out to be.
 
-use activitypub_federation::fetch::{
-    fetch_object_http, object_id::ObjectId, webfinger::webfinger_resolve_actor,
+use activitypub_federation::{
+    fetch::{fetch_object_http, object_id::ObjectId},
+    traits::Object,
 };
+use serde::Deserialize;
 use serde_json::Value;
 use url::Url;
 
 use super::{
+    check_peer_url,
     objects::{DbPerson, DbPost},
-    protocol::object_id,
+    protocol::{object_id, PersonJson, PostJson},
     FedData, FedResult, FederationError,
 };
-use crate::db::{accounts::handle, stories::slug};
+use crate::{
+    db::{accounts::handle, stories::slug},
+    fetch::{safe_get, FetchError, Limits},
+};
 
 /// The local page for a remote reference, or `None` when `query` is not one (a plain search).
 pub async fn resolve(data: &FedData, query: &str) -> FedResult<Option<String>> {
@@ -29,13 +36,79 @@ pub async fn resolve(data: &FedData, query: &str) -> FedResult<Option<String>> {
             if !name.is_empty() && host.contains('.') || host_is_dev(data, address) =>
         {
             refuse_blocked(data, &host.to_lowercase()).await?;
-            let person: DbPerson = webfinger_resolve_actor(address, data).await.map_err(|e| {
+            let person = webfinger(data, address, host).await.map_err(|e| {
                 FederationError::BadRequest(format!("could not find {address}: {e}"))
             })?;
             Ok(Some(profile_path(&person)))
         }
         _ => Ok(None),
     }
+}
+
+/// A WebFinger answer, as far as lien reads it. `aliases` and the rest are not read (some servers
+/// send `"aliases": null`).
+#[derive(Deserialize)]
+struct Jrd {
+    #[serde(default)]
+    links: Option<Vec<JrdLink>>,
+}
+
+#[derive(Deserialize)]
+struct JrdLink {
+    #[serde(default)]
+    rel: Option<String>,
+    #[serde(rename = "type", default)]
+    kind: Option<String>,
+    #[serde(default)]
+    href: Option<String>,
+}
+
+/// `name@host` → its actor, through WebFinger over https. In dev mode only, and only when https
+/// cannot be reached at all, plain http is tried next (dev peers are often plain http; real ones
+/// often have nothing on port 80).
+async fn webfinger(data: &FedData, address: &str, host: &str) -> FedResult<DbPerson> {
+    let dev = data.config.dev;
+    let schemes: &[&str] = if dev { &["https", "http"] } else { &["https"] };
+    let mut answer = None;
+    for scheme in schemes {
+        let mut url: Url = format!("{scheme}://{host}/.well-known/webfinger")
+            .parse()
+            .map_err(|_| FederationError::BadRequest(format!("not a server: {host}")))?;
+        url.query_pairs_mut()
+            .append_pair("resource", &format!("acct:{address}"));
+        match safe_get(&url, &Limits::WEBFINGER, dev).await {
+            Ok(fetched) => {
+                answer = Some(fetched);
+                break;
+            }
+            // Unreachable over https: worth another scheme (in dev mode).
+            Err(error @ (FetchError::Network(_) | FetchError::Timeout(_))) => {
+                tracing::debug!(%url, %error, "WebFinger lookup failed");
+                answer = None;
+                continue;
+            }
+            Err(error) => return Err(FederationError::BadRequest(error.to_string())),
+        }
+    }
+    let fetched =
+        answer.ok_or_else(|| FederationError::BadRequest(format!("{host} cannot be reached")))?;
+    let jrd: Jrd = serde_json::from_slice(&fetched.body)
+        .map_err(|e| FederationError::BadRequest(format!("not a WebFinger answer: {e}")))?;
+    let actor = jrd
+        .links
+        .unwrap_or_default()
+        .into_iter()
+        .filter(|link| link.rel.as_deref() == Some("self"))
+        .filter(|link| {
+            link.kind.as_deref().is_some_and(|kind| {
+                kind.starts_with("application/activity+json")
+                    || kind.starts_with("application/ld+json")
+            })
+        })
+        .find_map(|link| link.href?.parse::<Url>().ok())
+        .ok_or_else(|| FederationError::BadRequest("no ActivityPub actor is linked".into()))?;
+    check_peer_url(&actor).map_err(|e| FederationError::BadRequest(e.into()))?;
+    ObjectId::<DbPerson>::from(actor).dereference(data).await
 }
 
 /// Nothing is fetched from a blocked server.
@@ -80,27 +153,39 @@ async fn resolve_url(data: &FedData, url: Url) -> FedResult<String> {
             None => url.path().to_owned(),
         });
     }
-    match ObjectId::<DbPost>::from(url.clone())
-        .dereference(data)
+    // Fetched once, then read as what its `type` says: an actor or a post.
+    let fetched = fetch_object_http::<_, Value>(&url, data)
         .await
+        .map_err(|e| FederationError::BadRequest(format!("could not load {url}: {e}")))?;
+    let home = fetched.url;
+    if home.host_str() == data.config.public_url.host_str()
+        && home.port() == data.config.public_url.port()
     {
-        Ok(post) => {
-            // Bring the discussion along: what is already said under it becomes its comments.
-            if let Err(error) = backfill_replies(data, &url, BACKFILL_DEPTH).await {
-                tracing::debug!(%url, %error, "replies could not be fetched");
-            }
-            Ok(post_path(&post))
-        }
-        Err(post_error) => match ObjectId::<DbPerson>::from(url.clone())
-            .dereference(data)
-            .await
-        {
-            Ok(person) => Ok(profile_path(&person)),
-            Err(_) => Err(FederationError::BadRequest(format!(
-                "could not load {url}: {post_error}"
-            ))),
-        },
+        return Err(FederationError::BadRequest(format!(
+            "{url} leads back here"
+        )));
     }
+    let json = fetched.object;
+    let kind = json.get("type").and_then(Value::as_str).unwrap_or_default();
+    if matches!(
+        kind,
+        "Person" | "Service" | "Application" | "Group" | "Organization"
+    ) {
+        let person: PersonJson = serde_json::from_value(json)
+            .map_err(|e| FederationError::BadRequest(format!("could not load {url}: {e}")))?;
+        DbPerson::verify(&person, &home, data).await?;
+        let person = DbPerson::from_json(person, data).await?;
+        return Ok(profile_path(&person));
+    }
+    let post: PostJson = serde_json::from_value(json.clone())
+        .map_err(|e| FederationError::BadRequest(format!("could not load {url}: {e}")))?;
+    DbPost::verify(&post, &home, data).await?;
+    let post = DbPost::from_json(post, data).await?;
+    // Bring the discussion along: what is already said under it becomes its comments.
+    if let Err(error) = backfill_replies(data, &json, BACKFILL_DEPTH).await {
+        tracing::debug!(%url, %error, "replies could not be fetched");
+    }
+    Ok(post_path(&post))
 }
 
 /// How many levels of replies to replies a pasted post brings along.
@@ -111,13 +196,13 @@ const BACKFILL_PAGES: usize = 3;
 /// Replies taken from one collection.
 const BACKFILL_ITEMS: usize = 40;
 
-/// Stores the replies a remote post's `replies` collection lists, and theirs, to `depth` levels.
-/// Every fetch counts against the library's per-request limit, which bounds the whole walk.
-async fn backfill_replies(data: &FedData, post: &Url, depth: u8) -> FedResult<()> {
+/// Stores the replies a remote post's `replies` collection lists (`json` is the post as fetched),
+/// and theirs, to `depth` levels. Every fetch counts against the library's per-request limit,
+/// which bounds the whole walk.
+async fn backfill_replies(data: &FedData, json: &Value, depth: u8) -> FedResult<()> {
     if depth == 0 {
         return Ok(());
     }
-    let json: Value = fetch_object_http(post, data).await?.object;
     let mut page = match json.get("replies") {
         Some(Value::String(id)) => fetch_value(data, id).await?,
         Some(collection @ Value::Object(_)) => collection.clone(),
@@ -143,17 +228,23 @@ async fn backfill_replies(data: &FedData, post: &Url, depth: u8) -> FedResult<()
     replies.dedup();
     for reply in replies.into_iter().take(BACKFILL_ITEMS) {
         // A reply that cannot be had (deleted, private, refused) is skipped, not fatal.
-        if ObjectId::<DbPost>::from(reply.clone())
-            .dereference(data)
-            .await
-            .is_ok()
-        {
-            Box::pin(backfill_replies(data, &reply, depth - 1))
+        if let Ok(json) = store_post(data, &reply).await {
+            Box::pin(backfill_replies(data, &json, depth - 1))
                 .await
                 .ok();
         }
     }
     Ok(())
+}
+
+/// Fetches a post, stores it, and returns it as fetched (its replies are read from that).
+async fn store_post(data: &FedData, id: &Url) -> FedResult<Value> {
+    let fetched = fetch_object_http::<_, Value>(id, data).await?;
+    let post: PostJson = serde_json::from_value(fetched.object.clone())
+        .map_err(|e| FederationError::BadRequest(format!("not a post: {e}")))?;
+    DbPost::verify(&post, &fetched.url, data).await?;
+    DbPost::from_json(post, data).await?;
+    Ok(fetched.object)
 }
 
 async fn fetch_value(data: &FedData, id: &str) -> FedResult<Value> {

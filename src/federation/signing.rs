@@ -1,5 +1,7 @@
-//! Draft-cavage HTTP signatures on outgoing POSTs, made the way Mastodon makes and checks them:
-//! `(request-target) host date digest`, rsa-sha256, no `(created)`/`(expires)`.
+//! Signatures on outgoing POSTs, in the scheme the peer accepts (see `delivery`): draft-cavage the
+//! way Mastodon makes and checks it (`(request-target) host date digest`, rsa-sha256, no
+//! `(created)`/`(expires)`), or RFC 9421 the way Fedify and Mastodon 4.5 check it (`@method`,
+//! `@target-uri`, `@authority` and an RFC 9530 `Content-Digest`, rsa-v1_5-sha256, `created`).
 //!
 //! The delivery worker signs every POST it sends, so signing is its main cost. The library's
 //! signer (the `rsa` crate) took about 2.5 ms of CPU per signature here; `ring` (already linked,
@@ -12,8 +14,11 @@ use ring::{
     rand::SystemRandom,
     signature::{RsaKeyPair, RSA_PKCS1_SHA256},
 };
+use sfv::{BareItem, InnerList, Item, Key, ListEntry, ListSerializer, Parameters};
 use sha2::{Digest, Sha256};
 use url::Url;
+
+use super::verification::Scheme;
 
 /// How long a signature is valid for; peers verify with their own window (Mastodon: 12 h around
 /// the Date, the library: 1 h).
@@ -42,17 +47,79 @@ impl SigningKey {
         })
     }
 
-    /// The headers that sign a POST of `body` to `inbox` now: Date, Digest and Signature (Host is
-    /// signed as reqwest will send it, from the URL).
+    /// The headers that sign a POST of `body` to `inbox` now in `scheme`.
     pub fn post_headers(
         &self,
         inbox: &Url,
         body: &[u8],
+        scheme: Scheme,
     ) -> anyhow::Result<Vec<(&'static str, String)>> {
-        let host = match inbox.port() {
-            Some(port) => format!("{}:{port}", inbox.host_str().unwrap_or_default()),
-            None => inbox.host_str().unwrap_or_default().to_owned(),
+        match scheme {
+            Scheme::Cavage => self.cavage_headers(inbox, body),
+            Scheme::Rfc9421 => self.rfc9421_headers(inbox, body),
+        }
+    }
+
+    /// RFC 9421: Content-Digest, Signature-Input and Signature. `@authority` is the Host reqwest
+    /// sends, from the URL; `@target-uri` the URL itself.
+    fn rfc9421_headers(
+        &self,
+        inbox: &Url,
+        body: &[u8],
+    ) -> anyhow::Result<Vec<(&'static str, String)>> {
+        let digest = format!("sha-256=:{}:", Base64.encode(Sha256::digest(body)));
+        let components = [
+            ("@method", "POST".to_owned()),
+            ("@target-uri", inbox.as_str().to_owned()),
+            ("@authority", authority(inbox)),
+            ("content-digest", digest.clone()),
+        ];
+        let string = |value: &str| -> anyhow::Result<BareItem> {
+            Ok(BareItem::String(
+                sfv::String::from_string(value.to_owned()).map_err(|(e, _)| e)?,
+            ))
         };
+        let mut params = Parameters::new();
+        params.insert(
+            Key::from_string("created".into()).map_err(|(e, _)| e)?,
+            BareItem::Integer(chrono::Utc::now().timestamp().try_into()?),
+        );
+        params.insert(
+            Key::from_string("keyid".into()).map_err(|(e, _)| e)?,
+            string(&self.key_id)?,
+        );
+        params.insert(
+            Key::from_string("alg".into()).map_err(|(e, _)| e)?,
+            string("rsa-v1_5-sha256")?,
+        );
+        let items = components
+            .iter()
+            .map(|(name, _)| Ok(Item::new(string(name)?)))
+            .collect::<anyhow::Result<Vec<_>>>()?;
+        let mut serializer = ListSerializer::new();
+        serializer.members([&ListEntry::InnerList(InnerList::with_params(items, params))]);
+        let input = serializer.finish().unwrap_or_default();
+        let mut base = String::new();
+        for (name, value) in &components {
+            base.push_str(&format!("\"{name}\": {value}\n"));
+        }
+        base.push_str(&format!("\"@signature-params\": {input}"));
+        let signature = self.sign(&base)?;
+        Ok(vec![
+            ("content-digest", digest),
+            ("signature-input", format!("sig1={input}")),
+            ("signature", format!("sig1=:{signature}:")),
+        ])
+    }
+
+    /// draft-cavage: Date, Digest and Signature (Host is signed as reqwest will send it, from the
+    /// URL).
+    fn cavage_headers(
+        &self,
+        inbox: &Url,
+        body: &[u8],
+    ) -> anyhow::Result<Vec<(&'static str, String)>> {
+        let host = authority(inbox);
         let date = chrono::Utc::now()
             .format("%a, %d %b %Y %H:%M:%S GMT")
             .to_string();
@@ -81,7 +148,7 @@ impl SigningKey {
         ])
     }
 
-    /// RSASSA-PKCS1-v1_5 with SHA-256 over the signing string, base64.
+    /// RSASSA-PKCS1-v1_5 with SHA-256 over the signing string or signature base, base64.
     fn sign(&self, signing_string: &str) -> anyhow::Result<String> {
         let mut signature = vec![0; self.key.public().modulus_len()];
         self.key
@@ -96,6 +163,14 @@ impl SigningKey {
     }
 }
 
+/// `host[:port]`, as reqwest sends it in Host.
+fn authority(url: &Url) -> String {
+    match url.port() {
+        Some(port) => format!("{}:{port}", url.host_str().unwrap_or_default()),
+        None => url.host_str().unwrap_or_default().to_owned(),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -107,7 +182,7 @@ mod tests {
         let key = SigningKey::new(&actor, &pair.private_key).unwrap();
         let inbox: Url = "https://b.example:8443/inbox?x=1".parse().unwrap();
         let headers: BTreeMap<String, String> = key
-            .post_headers(&inbox, b"{}")
+            .post_headers(&inbox, b"{}", Scheme::Cavage)
             .unwrap()
             .into_iter()
             .map(|(name, value)| (name.to_owned(), value))

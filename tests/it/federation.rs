@@ -298,6 +298,22 @@ async fn objects_answer_as_activitypub_json_and_discovery_works() {
         .unwrap();
     assert_eq!(info["software"]["name"], "lien");
     assert_eq!(info["usage"]["localPosts"], 1);
+    // NodeInfo 2.0 too, listed beside 2.1 (Takahe and others read only 2.0).
+    assert_eq!(
+        links["links"][1]["rel"],
+        "http://nodeinfo.diaspora.software/ns/schema/2.0"
+    );
+    let href = links["links"][1]["href"].as_str().unwrap();
+    assert!(href.ends_with("/nodeinfo/2.0"), "{href}");
+    let info: Value = get("/nodeinfo/2.0".into(), "*/*")
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(info["version"], "2.0");
+    assert_eq!(info["software"]["name"], "lien");
+    assert!(info["software"].get("homepage").is_none(), "not in 2.0");
+    assert_eq!(info["usage"]["localPosts"], 1);
     let meta = get("/.well-known/host-meta".into(), "*/*")
         .await
         .text()

@@ -1,7 +1,8 @@
 //! lien against an independent ActivityPub implementation: Fedify (from npm), driven by
 //! `interop/fedify/peer.mjs` in a Node process. Fedify looks lien's person and story up with its
-//! own code (WebFinger, JSON-LD), follows with its own signatures (RFC 9421 first, draft-cavage
-//! after lien's 401), and takes lien's Accept and Create only through its own signature check.
+//! own code (WebFinger, JSON-LD), follows with its own signatures (RFC 9421 first, which lien
+//! verifies), and takes lien's Accept and Create only through its own signature check: signed
+//! RFC 9421 too, since Fedify's server signed that way.
 //!
 //! Needs Node.js (20 or later) and npm; `npm ci` runs in interop/fedify when its dependencies are
 //! missing or older than its package-lock.json.
@@ -289,16 +290,14 @@ async fn fedify_follows_fetches_and_verifies_lien() {
         "{context}"
     );
 
-    // The double knock: lien refused RFC 9421 with 401, and took draft-cavage.
+    // One knock: lien verified Fedify's RFC 9421 signature and took the Follow.
     let knocks = result["follow"]["knocks"].as_array().expect("knocks");
-    assert_eq!(knocks.len(), 2, "{context}");
+    assert_eq!(knocks.len(), 1, "{context}");
     assert_eq!(knocks[0]["spec"], "rfc9421", "{context}");
-    assert_eq!(knocks[0]["status"], 401, "{context}");
-    assert_eq!(knocks[1]["spec"], "draft-cavage", "{context}");
     // Fedify also attaches an Object Integrity Proof (FEP-8b32); lien takes the Follow regardless.
-    assert_eq!(knocks[1]["proof"], true, "{context}");
+    assert_eq!(knocks[0]["proof"], true, "{context}");
     assert!(
-        (200..300).contains(&knocks[1]["status"].as_u64().unwrap()),
+        (200..300).contains(&knocks[0]["status"].as_u64().unwrap()),
         "{context}"
     );
     assert_eq!(result["follow"]["id"], follows[0].1.as_str(), "{context}");
@@ -310,12 +309,14 @@ async fn fedify_follows_fetches_and_verifies_lien() {
     assert_eq!(accept["object"], result["follow"]["id"], "{context}");
     assert_eq!(accept["signedBy"]["keyId"], key_id.as_str(), "{context}");
     assert_eq!(accept["signedBy"]["owner"], alice_id.as_str(), "{context}");
-    assert_eq!(accept["signedBy"]["spec"], "draft-cavage", "{context}");
+    // Signed RFC 9421, the scheme Fedify's server was seen signing with, and verified by Fedify.
+    assert_eq!(accept["signedBy"]["spec"], "rfc9421", "{context}");
     let creates = result["creates"].as_array().expect("creates");
     assert_eq!(creates.len(), 1, "{context}");
     let create = &creates[0];
     assert_eq!(create["actor"], alice_id.as_str(), "{context}");
     assert_eq!(create["signedBy"]["keyId"], key_id.as_str(), "{context}");
+    assert_eq!(create["signedBy"]["spec"], "rfc9421", "{context}");
     let page = &create["object"];
     assert_eq!(page["type"], "Page", "{context}");
     assert_eq!(
@@ -343,11 +344,11 @@ async fn fedify_follows_fetches_and_verifies_lien() {
     );
 }
 
-/// Fedify's first knock is RFC 9421, which lien does not verify: it must get 401 (the status after
-/// which RFC 9421 signers retry with draft-cavage), also when the sender adds a legacy `Digest`
-/// beside `Content-Digest`, and lien fetches no actor for it.
+/// An RFC 9421 POST whose signature does not verify gets 401 (the status after which RFC 9421
+/// signers retry with draft-cavage), also when the sender adds a legacy `Digest` beside
+/// `Content-Digest`, and the actor fetched for its key is not stored.
 #[tokio::test]
-async fn an_rfc9421_knock_gets_401_even_with_a_legacy_digest() {
+async fn a_bad_rfc9421_signature_gets_401_even_with_a_legacy_digest() {
     use base64::{engine::general_purpose::STANDARD as Base64, Engine};
     use sha2::{Digest, Sha256};
 
@@ -356,6 +357,7 @@ async fn an_rfc9421_knock_gets_401_even_with_a_legacy_digest() {
     let other = dev_instance().await;
     other.user("bob").await;
     let bob = format!("{}/users/bob", other.address);
+    let inbox = format!("{}/users/alice/inbox", app.address);
     let body = serde_json::json!({
         "@context": "https://www.w3.org/ns/activitystreams",
         "id": format!("{}/follows/1", other.address),
@@ -367,7 +369,7 @@ async fn an_rfc9421_knock_gets_401_even_with_a_legacy_digest() {
     let digest = Base64.encode(Sha256::digest(body.as_bytes()));
     for legacy_digest in [false, true] {
         let mut request = reqwest::Client::new()
-            .post(format!("{}/users/alice/inbox", app.address))
+            .post(&inbox)
             .header("content-type", "application/activity+json")
             .header("content-digest", format!("sha-256=:{digest}:"))
             .header(
@@ -394,6 +396,9 @@ async fn an_rfc9421_knock_gets_401_even_with_a_legacy_digest() {
         .fetch_one(&app.pool)
         .await
         .unwrap();
-    assert_eq!(fetched, 0, "no actor is fetched for an RFC 9421 knock");
+    assert_eq!(
+        fetched, 0,
+        "no actor is stored for a signature that does not verify"
+    );
     assert_eq!(crate::helpers::count(&app.pool, "follow").await, 0);
 }

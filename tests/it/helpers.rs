@@ -247,6 +247,9 @@ impl TestApp {
             client: reqwest::Client::builder()
                 .cookie_store(true)
                 .redirect(Policy::none())
+                // The server closes connections idle for 5 s (actix's keep-alive); reusing one at
+                // that moment fails the request (IncompleteMessage), which a loaded machine hits.
+                .pool_idle_timeout(std::time::Duration::from_secs(2))
                 .build()
                 .unwrap(),
         }

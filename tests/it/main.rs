@@ -16,6 +16,7 @@ mod fedify;
 mod feeds;
 mod floors;
 mod helpers;
+mod httpsig;
 mod indexes;
 mod invitations;
 mod mastodon;

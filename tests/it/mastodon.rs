@@ -615,10 +615,11 @@ async fn refused_activities_store_nothing() {
         StatusCode::UNAUTHORIZED
     );
     nothing_stored().await;
-    // A signature made two hours ago has expired: 401, before anything is fetched.
+    // A signature made 13 hours ago has expired (the window is 12 hours, as Mastodon's): 401,
+    // before anything is fetched.
     let account = s.mastodon.account("mallory");
     let inbox: Url = s.inbox.parse().unwrap();
-    let two_hours_ago = chrono::Utc::now() - chrono::Duration::hours(2);
+    let thirteen_hours_ago = chrono::Utc::now() - chrono::Duration::hours(13);
     let key_id = format!("{}#main-key", account.actor);
     let mut stale = s.mastodon.client.post(inbox.clone()).body(note.clone());
     for (name, value) in signed_post_headers_at(
@@ -626,7 +627,7 @@ async fn refused_activities_store_nothing() {
         note.as_bytes(),
         &key_id,
         &account.private_pem,
-        two_hours_ago,
+        thirteen_hours_ago,
     ) {
         stale = stale.header(name, value);
     }

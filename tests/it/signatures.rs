@@ -146,3 +146,60 @@ pub fn check_signature(
     }
     Ok(())
 }
+
+/// The headers of a POST signed with RFC 9421 the way Fedify signs (`@method`, `@target-uri`,
+/// `@authority`, `host`, `date` and `content-digest`, rsa-v1_5-sha256, `created`), written from
+/// the RFC rather than from lien's code. The Content-Digest covers `digest_of` (normally the body).
+pub fn rfc9421_post_headers(
+    inbox: &Url,
+    digest_of: &[u8],
+    key_id: &str,
+    private_pem: &str,
+    created: chrono::DateTime<chrono::Utc>,
+) -> Vec<(String, String)> {
+    let authority = match inbox.port() {
+        Some(port) => format!("{}:{port}", inbox.host_str().unwrap()),
+        None => inbox.host_str().unwrap().to_owned(),
+    };
+    let date = created.format("%a, %d %b %Y %H:%M:%S GMT").to_string();
+    let digest = format!("sha-256=:{}:", Base64.encode(Sha256::digest(digest_of)));
+    let components = [
+        ("@method", "POST".to_owned()),
+        ("@target-uri", inbox.as_str().to_owned()),
+        ("@authority", authority.clone()),
+        ("host", authority),
+        ("date", date.clone()),
+        ("content-digest", digest.clone()),
+    ];
+    let names: Vec<String> = components.iter().map(|(n, _)| format!("\"{n}\"")).collect();
+    let params = format!(
+        "({});alg=\"rsa-v1_5-sha256\";keyid=\"{key_id}\";created={}",
+        names.join(" "),
+        created.timestamp()
+    );
+    let mut base: String = components
+        .iter()
+        .map(|(name, value)| format!("\"{name}\": {value}\n"))
+        .collect();
+    base.push_str(&format!("\"@signature-params\": {params}"));
+    let key = RsaPrivateKey::from_pkcs8_pem(private_pem).expect("a PKCS#8 private key");
+    let signature = key
+        .sign(
+            Pkcs1v15Sign::new::<Sha256>(),
+            &Sha256::digest(base.as_bytes()),
+        )
+        .unwrap();
+    vec![
+        ("date".to_owned(), date),
+        ("content-digest".to_owned(), digest),
+        ("signature-input".to_owned(), format!("sig1={params}")),
+        (
+            "signature".to_owned(),
+            format!("sig1=:{}:", Base64.encode(signature)),
+        ),
+        (
+            "content-type".to_owned(),
+            "application/activity+json".to_owned(),
+        ),
+    ]
+}
