@@ -90,15 +90,13 @@ pub async fn remove_follower(
     follow_ap_id: &str,
     tag: Option<&str>,
 ) -> sqlx::Result<bool> {
-    sqlx::query(
-        "delete from tag_follower where follower_id = $1 and (ap_id = $2 or tag = $3)",
-    )
-    .bind(follower_id)
-    .bind(follow_ap_id)
-    .bind(tag)
-    .execute(db)
-    .await
-    .map(|done| done.rows_affected() > 0)
+    sqlx::query("delete from tag_follower where follower_id = $1 and (ap_id = $2 or tag = $3)")
+        .bind(follower_id)
+        .bind(follow_ap_id)
+        .bind(tag)
+        .execute(db)
+        .await
+        .map(|done| done.rows_affected() > 0)
 }
 
 /// How many remote actors follow a tag group.

@@ -14,7 +14,7 @@ use url::Url;
 use super::{
     delivery::Signer,
     group::group_id,
-    objects::{host_of, DbPost},
+    objects::DbPost,
     outbox::{new_activity_id, queue},
     protocol::{object_id, ActivityJson, PUBLIC},
     FedData, FedResult,
@@ -60,12 +60,6 @@ pub async fn about_post(
             *entry = (rank, aware);
         }
     }
-    // A server needs no announcement of what its own user did.
-    let actor_host = activity
-        .get("actor")
-        .and_then(Value::as_str)
-        .and_then(|a| a.parse::<Url>().ok())
-        .map(|a| host_of(&a));
     let mut inner = activity.clone();
     if let Value::Object(map) = &mut inner {
         map.remove("@context");
@@ -80,10 +74,11 @@ pub async fn about_post(
             if *r != rank {
                 continue;
             }
+            // The actor's own server gets it too: Lemmy 1.0 takes that echo as the sign that
+            // its post reached the group (`federation_pending`); 0.19 answers it with a 4xx,
+            // which delivery takes as final.
             if *is_aware {
-                if actor_host.as_deref() != Some(host_of(&url).as_str()) {
-                    aware.push(url);
-                }
+                aware.push(url);
             } else {
                 others.push(url);
             }

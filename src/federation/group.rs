@@ -16,7 +16,7 @@ use super::{
     inbox::{self, MAX_ACTIVITY_BYTES},
     objects::{post_json, DbPost},
     outbox::new_activity_id,
-    protocol::{context, object_id, ActivityJson, OrderedCollection, PostJson},
+    protocol::{context, object_id, ActivityJson, OrderedCollection, PostJson, PUBLIC},
     FedData, FedResult, FederationError,
 };
 use crate::{
@@ -107,7 +107,10 @@ pub fn addressed_tags(urls: impl IntoIterator<Item = Url>, origin: &str) -> Vec<
 /// A valid tag name (the rule `story_tag` enforces).
 pub fn is_tag_name(tag: &str) -> bool {
     (1..=30).contains(&tag.len())
-        && tag.bytes().next().is_some_and(|b| b.is_ascii_alphanumeric())
+        && tag
+            .bytes()
+            .next()
+            .is_some_and(|b| b.is_ascii_alphanumeric())
         && tag
             .bytes()
             .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_')
@@ -126,11 +129,12 @@ pub async fn find(state: &AppState, tag: &str) -> FedResult<Option<TagGroup>> {
     if !groups::tag_in_use(db, tag).await? {
         return Ok(None);
     }
-    let keys =
-        tokio::task::spawn_blocking(activitypub_federation::http_signatures::generate_actor_keypair)
-            .await
-            .map_err(anyhow::Error::from)?
-            .map_err(anyhow::Error::from)?;
+    let keys = tokio::task::spawn_blocking(
+        activitypub_federation::http_signatures::generate_actor_keypair,
+    )
+    .await
+    .map_err(anyhow::Error::from)?
+    .map_err(anyhow::Error::from)?;
     Ok(Some(
         groups::insert(db, tag, &keys.public_key, &keys.private_key).await?,
     ))
@@ -151,7 +155,10 @@ fn group_context() -> Value {
             "postingRestrictedToMods".into(),
             json!("lemmy:postingRestrictedToMods"),
         );
-        terms.insert("moderators".into(), json!({"@id": "lemmy:moderators", "@type": "@id"}));
+        terms.insert(
+            "moderators".into(),
+            json!({"@id": "lemmy:moderators", "@type": "@id"}),
+        );
     }
     context
 }
@@ -211,7 +218,8 @@ async fn group_inbox(
 /// How many of a tag's newest stories its outbox lists.
 const OUTBOX_ITEMS: i64 = 20;
 
-/// The newest stories of the tag, each as the `Create` its author sent (Lemmy's outbox shape).
+/// The newest stories of the tag, each as the group's `Announce` of the `Create` its author sent:
+/// Lemmy reads a group's outbox only when every item is an `Announce`.
 async fn group_outbox(path: web::Path<String>, data: FedData) -> FedResult<HttpResponse> {
     let group = existing(&data, &path).await?;
     let recent = stories::list(
@@ -223,21 +231,29 @@ async fn group_outbox(path: web::Path<String>, data: FedData) -> FedResult<HttpR
     .await?;
     let mut conn = data.db.write.acquire().await?;
     let (origin, host) = (data.config.origin(), data.config.host());
+    let group = group_id(&origin, &group.tag)?;
     let mut items = Vec::with_capacity(recent.len());
     for story in recent.into_iter().filter(|s| s.local) {
         let ap_id = story.ap_id.clone();
         let page = post_json(&mut conn, &DbPost::Story(story), &origin, &host).await?;
         items.push(json!({
-            "id": format!("{ap_id}#create"),
-            "type": "Create",
-            "actor": page.attributed_to.author(),
-            "to": page.to,
-            "cc": page.cc,
-            "object": page,
+            "id": format!("{ap_id}#announce-{}", path.as_str()),
+            "type": "Announce",
+            "actor": group,
+            "to": [PUBLIC],
+            "cc": [format!("{group}/followers")],
+            "object": {
+                "id": format!("{ap_id}#create"),
+                "type": "Create",
+                "actor": page.attributed_to.author(),
+                "to": page.to,
+                "cc": page.cc,
+                "object": page,
+            },
         }));
     }
     let total = items.len() as i64;
-    let id = format!("{}/outbox", group_id(&origin, &group.tag)?)
+    let id = format!("{group}/outbox")
         .parse()
         .map_err(anyhow::Error::from)?;
     activity_json(&super::protocol::with_context(OrderedCollection::new(
@@ -301,7 +317,14 @@ pub async fn follow(
         .as_deref()
         .and_then(|i| i.parse::<Url>().ok());
     let mut tx = data.db.write.begin().await?;
-    groups::add_follower(&mut tx, &group.tag, follower.id, activity.id.as_str(), aware).await?;
+    groups::add_follower(
+        &mut tx,
+        &group.tag,
+        follower.id,
+        activity.id.as_str(),
+        aware,
+    )
+    .await?;
     super::outbox::queue(
         &mut tx,
         data,
@@ -315,7 +338,11 @@ pub async fn follow(
 }
 
 /// An `Undo` of a Follow of a tag group; false when the undone activity was not one.
-pub async fn undo_follow(activity: &ActivityJson, actor: &ActorRow, data: &FedData) -> FedResult<bool> {
+pub async fn undo_follow(
+    activity: &ActivityJson,
+    actor: &ActorRow,
+    data: &FedData,
+) -> FedResult<bool> {
     let Some(inner) = object_id(&activity.object) else {
         return Ok(false);
     };
@@ -330,8 +357,20 @@ pub async fn undo_follow(activity: &ActivityJson, actor: &ActorRow, data: &FedDa
 /// Server software that understands groups (FEP-1b12) and takes every activity of a discussion
 /// announced. Everything else (Mastodon, Pleroma, Misskey...) only gets boosts of new stories.
 const GROUPS_AWARE: &[&str] = &[
-    "lemmy", "piefed", "mbin", "kbin", "lien", "nodebb", "discourse", "friendica", "hubzilla",
-    "streams", "forte", "sublinks", "lotide", "peertube",
+    "lemmy",
+    "piefed",
+    "mbin",
+    "kbin",
+    "lien",
+    "nodebb",
+    "discourse",
+    "friendica",
+    "hubzilla",
+    "streams",
+    "forte",
+    "sublinks",
+    "lotide",
+    "peertube",
 ];
 
 /// How long a server's answer about its software is kept.
@@ -377,9 +416,13 @@ async fn software_name(actor: &Url, dev: bool) -> Option<String> {
     well_known.set_path("/.well-known/nodeinfo");
     well_known.set_query(None);
     let limits = crate::fetch::Limits::JSON;
-    let links: Value =
-        serde_json::from_slice(&crate::fetch::safe_get(&well_known, &limits, dev).await.ok()?.body)
-            .ok()?;
+    let links: Value = serde_json::from_slice(
+        &crate::fetch::safe_get(&well_known, &limits, dev)
+            .await
+            .ok()?
+            .body,
+    )
+    .ok()?;
     let href = links
         .get("links")?
         .as_array()?
@@ -394,7 +437,8 @@ async fn software_name(actor: &Url, dev: bool) -> Option<String> {
         .parse::<Url>()
         .ok()?;
     let info: Value =
-        serde_json::from_slice(&crate::fetch::safe_get(&href, &limits, dev).await.ok()?.body).ok()?;
+        serde_json::from_slice(&crate::fetch::safe_get(&href, &limits, dev).await.ok()?.body)
+            .ok()?;
     Some(info.get("software")?.get("name")?.as_str()?.to_owned())
 }
 

@@ -87,7 +87,11 @@ async fn shared_inbox(
 
 /// Receives one activity and counts it for /metrics if it was refused; one that got through is
 /// counted by [`InboxActivity::receive`], which knows whether it was a duplicate.
-pub(crate) async fn receive(req: HttpRequest, body: web::Bytes, data: FedData) -> FedResult<HttpResponse> {
+pub(crate) async fn receive(
+    req: HttpRequest,
+    body: web::Bytes,
+    data: FedData,
+) -> FedResult<HttpResponse> {
     let kind = claimed_type(&body);
     let ip = crate::rate_limit::client_ip(&req, data.config.trust_proxy);
     if let Err(seconds) = data.limits.hit(Action::Inbox, &[&ip]) {

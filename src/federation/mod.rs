@@ -5,10 +5,10 @@
 //! in `delivery`. Federation never happens inline in a request: a change queues its activities in
 //! the same transaction, and the delivery worker sends them.
 
+pub mod announce;
 pub mod delivery;
 pub mod error;
 pub mod group;
-pub mod announce;
 pub mod http;
 pub mod inbox;
 pub mod note_story;

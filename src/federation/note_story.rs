@@ -31,7 +31,12 @@ pub struct StoryParts {
 /// The story a remote top-level post makes. `html` is the post's sanitized HTML.
 pub fn story_parts(post: &PostJson, html: &str) -> StoryParts {
     let tags = usable_tags(post);
-    if let Some(name) = post.name.as_deref().map(str::trim).filter(|n| !n.is_empty()) {
+    if let Some(name) = post
+        .name
+        .as_deref()
+        .map(str::trim)
+        .filter(|n| !n.is_empty())
+    {
         return StoryParts {
             link: post.link(),
             title: cut_at_word(&collapse(name), MAX_TITLE),
@@ -99,10 +104,14 @@ fn is_mention_or_hashtag(a: &ElementRef, skip: &[String]) -> bool {
     let classes = a.value().attr("class").unwrap_or_default();
     let text: String = a.text().collect();
     let text = text.trim_start();
-    classes.split_whitespace().any(|c| c == "mention" || c == "hashtag")
+    classes
+        .split_whitespace()
+        .any(|c| c == "mention" || c == "hashtag")
         || text.starts_with('@')
         || text.starts_with('#')
-        || a.value().attr("href").is_some_and(|h| skip.iter().any(|s| s == h))
+        || a.value()
+            .attr("href")
+            .is_some_and(|h| skip.iter().any(|s| s == h))
 }
 
 /// Appends the text under `element`, paragraphs and line breaks as spaces, leaving out the
@@ -117,10 +126,14 @@ fn collect_text(element: ElementRef, link: Option<&Url>, skip: &[String], out: &
                 };
                 let name = child.value().name();
                 if name == "a" {
-                    let href = child.value().attr("href").and_then(|h| h.parse::<Url>().ok());
+                    let href = child
+                        .value()
+                        .attr("href")
+                        .and_then(|h| h.parse::<Url>().ok());
                     let is_link = href.is_some() && href.as_ref() == link;
                     let text: String = child.text().collect();
-                    let is_mention = is_mention_or_hashtag(&child, skip) && !text.trim().starts_with('#');
+                    let is_mention =
+                        is_mention_or_hashtag(&child, skip) && !text.trim().starts_with('#');
                     if is_link || is_mention {
                         out.push(' ');
                         continue;
@@ -206,7 +219,10 @@ mod tests {
         );
         // As the inbox hands it over: sanitized (which drops Mastodon's classes).
         let parts = story_parts(&post, &crate::markdown::sanitize(content));
-        assert_eq!(parts.link.unwrap().as_str(), "https://blog.example/lifetimes");
+        assert_eq!(
+            parts.link.unwrap().as_str(),
+            "https://blog.example/lifetimes"
+        );
         assert_eq!(parts.title, "Lifetimes, explained well");
         assert_eq!(parts.tags, vec!["til", "rust"]);
     }

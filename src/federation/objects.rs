@@ -582,9 +582,7 @@ impl DbPost {
             }
             None => {
                 let parts = super::note_story::story_parts(&json, &html);
-                let link = parts
-                    .link
-                    .filter(|l| links::parse_link(l.as_str()).is_ok());
+                let link = parts.link.filter(|l| links::parse_link(l.as_str()).is_ok());
                 let link_parts = link
                     .as_ref()
                     .map(|l| (l.to_string(), links::url_key(l), links::domain(l)));
