@@ -134,12 +134,23 @@ pub async fn post_published(
     super::announce::about_post(tx, state, post, &activity, new_story).await
 }
 
-/// A local post was deleted: `Delete` with a `Tombstone`, to everyone who heard of it.
+/// A local post was deleted: `Delete` with a `Tombstone`, to everyone who heard of it, and
+/// announced by its story's groups.
 pub async fn post_deleted(
     tx: &mut Transaction<'_, Postgres>,
     state: &AppState,
     post: &DbPost,
 ) -> FedResult<()> {
+    let activity = author_delete(tx, state, post).await?;
+    super::announce::about_post(tx, state, post, &activity, false).await
+}
+
+/// Queues the author's `Delete` of a local post for everyone who heard of it; returns it.
+async fn author_delete(
+    tx: &mut Transaction<'_, Postgres>,
+    state: &AppState,
+    post: &DbPost,
+) -> FedResult<Value> {
     let origin = state.config.origin();
     let author = author_of(tx, post).await?;
     let activity = json!({
@@ -150,7 +161,7 @@ pub async fn post_deleted(
         "to": [PUBLIC],
     });
     to_audience(tx, state, post, &author, activity.clone()).await?;
-    super::announce::about_post(tx, state, post, &activity, false).await
+    Ok(activity)
 }
 
 /// A removed local post was restored by a moderator: `Undo` of the `Delete` its removal sent, to
@@ -161,6 +172,15 @@ pub async fn post_restored(
     state: &AppState,
     post: &DbPost,
 ) -> FedResult<()> {
+    let activity = author_undo_delete(tx, state, post).await?;
+    super::announce::about_post(tx, state, post, &activity, false).await
+}
+
+async fn author_undo_delete(
+    tx: &mut Transaction<'_, Postgres>,
+    state: &AppState,
+    post: &DbPost,
+) -> FedResult<Value> {
     let origin = state.config.origin();
     let author = author_of(tx, post).await?;
     let activity = json!({
@@ -177,6 +197,61 @@ pub async fn post_restored(
         "to": [PUBLIC],
     });
     to_audience(tx, state, post, &author, activity.clone()).await?;
+    Ok(activity)
+}
+
+/// A moderator here removed a post (`restored` false) or brought it back. A local post leaves (or
+/// comes back to) the servers that have it as its author's `Delete` (or the `Undo` of it), which
+/// every peer understands. The story's groups announce the removal in the form Lemmy, PieFed and
+/// Mbin take from a community's moderator: a `Delete` by the moderator with the reason in
+/// `summary` (its `Undo` to restore). Lemmy accepts it because the moderator is in the group's
+/// moderators collection and on the group's server. This also reaches remote posts made to a
+/// group here (a Lemmy user's post to `!rust@here`).
+pub async fn post_moderated(
+    tx: &mut Transaction<'_, Postgres>,
+    state: &AppState,
+    moderator: &ActorRow,
+    post: &DbPost,
+    reason: &str,
+    restored: bool,
+) -> FedResult<()> {
+    if post.is_local() {
+        match restored {
+            false => author_delete(tx, state, post).await?,
+            true => author_undo_delete(tx, state, post).await?,
+        };
+    }
+    let origin = state.config.origin();
+    let group = crate::db::groups::story_group_tags(&mut **tx, post.story_id())
+        .await?
+        .into_iter()
+        .next()
+        .map(|tag| format!("{origin}/t/{tag}"));
+    let Some(group) = group else {
+        return Ok(());
+    };
+    let removal = json!({
+        "id": new_activity_id(&origin),
+        "type": "Delete",
+        "actor": moderator.ap_id,
+        "object": post.ap_id(),
+        "summary": reason,
+        "to": [PUBLIC],
+        "cc": [group],
+        "audience": group,
+    });
+    let activity = match restored {
+        false => removal,
+        true => json!({
+            "id": new_activity_id(&origin),
+            "type": "Undo",
+            "actor": moderator.ap_id,
+            "object": removal,
+            "to": [PUBLIC],
+            "cc": [group],
+            "audience": group,
+        }),
+    };
     super::announce::about_post(tx, state, post, &activity, false).await
 }
 

@@ -762,3 +762,96 @@ async fn a_mastodon_follower_gets_one_boost_per_new_story_and_a_mention_shares_a
     deliver_all(&lien).await;
     assert_eq!(boosts(mastodon.received()).len(), 2);
 }
+
+#[tokio::test]
+async fn a_removal_here_is_announced_as_lemmy_takes_a_moderators_removal() {
+    let lien = dev_instance().await;
+    let alice = lien.user("alice").await;
+    let story = alice
+        .share("https://example.com/a", "A rust story", "rust")
+        .await;
+    let group = format!("{}/t/rust", lien.address);
+    let root = crate::moderation::admin(&lien).await;
+    let lemmy = FakePeer::start("lemmy", &["bob"]).await;
+    lemmy.learn_key(&group).await;
+    lemmy
+        .learn_key(&format!("{}/users/alice", lien.address))
+        .await;
+    let ctx = Lien {
+        app: &lien,
+        story,
+        comment: 0,
+    };
+    let follow = lemmy.fixture("lemmy", "follow_group.json", &ctx);
+    assert_eq!(
+        lemmy
+            .deliver(&format!("{group}/inbox"), &follow, "bob")
+            .await,
+        StatusCode::OK
+    );
+    let create_page = lemmy.fixture("lemmy", "create_page_to_group.json", &ctx);
+    assert_eq!(
+        lemmy
+            .deliver(&format!("{group}/inbox"), &create_page, "bob")
+            .await,
+        StatusCode::OK
+    );
+    let bobs: i64 = sqlx::query_scalar("select id from story where ap_id like '%/post/123'")
+        .fetch_one(&lien.pool)
+        .await
+        .unwrap();
+    deliver_all(&lien).await;
+
+    // The moderators collection names the admin, whose removals Lemmy then accepts.
+    let moderators = get_json(&format!("{group}/moderators"), AS_JSON).await;
+    let root_id = format!("{}/users/root", lien.address);
+    assert_eq!(moderators["orderedItems"], json!([root_id]));
+
+    // A local story and a Lemmy user's post to the group, removed here.
+    for id in [story, bobs] {
+        crate::moderation::moderate(&root, "remove", "story", &id.to_string(), "off-topic").await;
+    }
+    deliver_all(&lien).await;
+    let removals: Vec<Value> = lemmy
+        .received()
+        .into_iter()
+        .filter(|a| {
+            a["type"] == "Announce"
+                && a["object"]["type"] == "Delete"
+                && a["object"]["actor"] == root_id
+        })
+        .collect();
+    assert_eq!(removals.len(), 2, "{removals:?}");
+    for removal in &removals {
+        assert_eq!(removal["actor"], group);
+        let delete = &removal["object"];
+        assert_eq!(
+            delete["summary"], "off-topic",
+            "Lemmy tells a removal by its summary"
+        );
+        assert!(delete["to"]
+            .as_array()
+            .unwrap()
+            .contains(&json!("https://www.w3.org/ns/activitystreams#Public")));
+        assert_eq!(delete["audience"], group);
+    }
+    let objects: Vec<&Value> = removals.iter().map(|r| &r["object"]["object"]).collect();
+    assert!(objects.contains(&&json!(format!("{}/s/{story}", lien.address))));
+    assert!(objects.contains(&&json!(format!("{}/post/123", lemmy.state.origin))));
+
+    // A restore is the Undo of that removal.
+    crate::moderation::moderate(&root, "restore", "story", &bobs.to_string(), "fine").await;
+    deliver_all(&lien).await;
+    let undo = lemmy
+        .received()
+        .into_iter()
+        .find(|a| {
+            a["type"] == "Announce"
+                && a["object"]["type"] == "Undo"
+                && a["object"]["actor"] == root_id
+        })
+        .expect("the restore announced");
+    // Lemmy tells an un-removal from an undeletion by the summary of the undone Delete.
+    assert_eq!(undo["object"]["object"]["type"], "Delete");
+    assert!(undo["object"]["object"]["summary"].is_string());
+}
