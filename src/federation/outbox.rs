@@ -280,8 +280,9 @@ pub async fn ban_changed(
     Ok(())
 }
 
-/// A local person voted on a remote post: withdraw the previous vote (`Undo`) if there was one,
-/// then send the new one (`Like` or `Dislike`, under the id stored with the vote) to the post's author.
+/// A local person voted: withdraw the previous vote (`Undo`) if there was one, then send the new
+/// one (`Like` or `Dislike`, under the id stored with the vote) to the post's author when remote;
+/// either way the story's groups announce them to their groups-aware followers.
 pub async fn vote_changed(
     tx: &mut Transaction<'_, Postgres>,
     state: &AppState,
@@ -291,13 +292,8 @@ pub async fn vote_changed(
     new_ap_id: Option<&str>,
     old: (i16, Option<String>),
 ) -> FedResult<()> {
-    let Some(author) = actors::by_id(&mut **tx, post.author_id()).await? else {
-        return Ok(());
-    };
-    let Some(inbox) = actors::inbox_of(&author) else {
-        return Ok(());
-    };
-    let inboxes = parse_inboxes([inbox]);
+    let author = actors::by_id(&mut **tx, post.author_id()).await?;
+    let inboxes = parse_inboxes(author.as_ref().and_then(actors::inbox_of));
     let origin = state.config.origin();
     let kind = |v: i16| if v > 0 { "Like" } else { "Dislike" };
     let (old_value, old_ap_id) = old;
@@ -309,13 +305,22 @@ pub async fn vote_changed(
                 "actor": voter.ap_id,
                 "object": { "id": old_ap_id, "type": kind(old_value), "actor": voter.ap_id, "object": post.ap_id() },
             });
-            queue(tx, state, undo, Signer::Person(voter.id), inboxes.clone()).await?;
+            queue(
+                tx,
+                state,
+                undo.clone(),
+                Signer::Person(voter.id),
+                inboxes.clone(),
+            )
+            .await?;
+            super::announce::about_post(tx, state, post, &undo, false).await?;
         }
     }
     if value != 0 && value != old_value {
         if let Some(id) = new_ap_id {
             let vote = json!({ "id": id, "type": kind(value), "actor": voter.ap_id, "object": post.ap_id() });
-            queue(tx, state, vote, Signer::Person(voter.id), inboxes).await?;
+            queue(tx, state, vote.clone(), Signer::Person(voter.id), inboxes).await?;
+            super::announce::about_post(tx, state, post, &vote, false).await?;
         }
     }
     Ok(())

@@ -563,6 +563,24 @@ async fn lemmy_and_piefed_users_join_a_tag_group_and_get_every_activity_announce
         &format!("{}/s/{story}", lien.address),
     );
 
+    // So are votes cast here.
+    lien.user("bea")
+        .await
+        .vote(&format!("/s/{story}"), "1")
+        .await;
+    deliver_all(&lien).await;
+    let bea = format!("{}/users/bea", lien.address);
+    let like = piefed
+        .received()
+        .into_iter()
+        .find(|a| a["type"] == "Announce" && a["object"]["actor"] == bea)
+        .expect("bea's vote announced");
+    assert_eq!(like["object"]["type"], "Like");
+    assert_eq!(
+        like["object"]["object"],
+        format!("{}/s/{story}", lien.address)
+    );
+
     // A report to the group becomes a report here (Lemmy puts the reason in `summary`).
     let flag = lemmy.fixture("lemmy", "flag_story_to_group.json", &ctx);
     assert_eq!(
