@@ -502,6 +502,23 @@ async fn lemmy_and_piefed_users_join_a_tag_group_and_get_every_activity_announce
         assert!(announce["object"].get("@context").is_none());
     }
 
+    // Its edit keeps it in the tag, whatever hashtags the new version carries.
+    let update = lemmy
+        .fixture("lemmy", "update_page_to_group.json", &ctx)
+        .replace("\"#rust\"", "\"#release\"");
+    assert_eq!(
+        lemmy.deliver(&group_inbox, &update, "bob").await,
+        StatusCode::OK
+    );
+    let tags: Vec<String> = sqlx::query_scalar(
+        "select tag from story_tag join story on story.id = story_id where ap_id = $1 order by tag",
+    )
+    .bind(&post_id)
+    .fetch_all(&lien.pool)
+    .await
+    .unwrap();
+    assert_eq!(tags, vec!["release", "rust"]);
+
     // A reply on alice's story, delivered to the group and to the shared inbox: stored once,
     // announced once.
     let reply = lemmy.fixture("lemmy", "create_note_reply_to_story.json", &ctx);
