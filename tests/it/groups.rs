@@ -683,6 +683,19 @@ async fn mbin_posts_to_a_tag_group_and_a_blocked_server_is_refused() {
         Some("https://blog.rust-lang.org/2025/09/18/Rust-1.90.0/")
     );
 
+    // A person banned here is refused by the group: a report from max changes nothing.
+    sqlx::query("update person set banned_at = now() where ap_id = $1")
+        .bind(mbin.actor("max"))
+        .execute(&lien.pool)
+        .await
+        .unwrap();
+    let flag = mbin.fixture("mbin", "flag_story_to_group.json", &ctx);
+    assert_eq!(
+        mbin.deliver(&format!("{group}/inbox"), &flag, "max").await,
+        StatusCode::FORBIDDEN
+    );
+    assert_eq!(count(&lien.pool, "report").await, 0);
+
     // A blocked server's follow is refused and stores nothing.
     sqlx::query("insert into instance_block (host, reason) values ($1, 'spam')")
         .bind(mbin.state.origin.trim_start_matches("http://"))
@@ -796,6 +809,46 @@ async fn a_mastodon_follower_gets_one_boost_per_new_story_and_a_mention_shares_a
     // ... and the group boosts it like any new story.
     deliver_all(&lien).await;
     assert_eq!(boosts(mastodon.received()).len(), 2);
+
+    // The same function makes a followed account's status a link story (issue 13 point 6): alice
+    // follows mallory, whose next status mentions eve rather than a group.
+    sqlx::query(
+        "insert into follow (follower_id, followee_id, ap_id, accepted)
+         select a.id, m.id, 'http://follow.example/1', true from person a, person m
+         where a.name = 'alice' and a.local and m.ap_id = $1",
+    )
+    .bind(&mastodon.account("mallory").actor)
+    .execute(&lien.pool)
+    .await
+    .unwrap();
+    let eve = mastodon.account("eve").actor.clone();
+    let status = mastodon.activity(
+        "create_status_mentioning_group.json",
+        "mallory",
+        &[
+            ("STATUS", "78"),
+            ("GROUP", &eve),
+            ("GROUP_NAME", "eve"),
+            ("TEXT", "Read this, eve"),
+            ("LINK", "https://news.example/item?id=5"),
+            ("LINK_SHOWN", "news.example/item?id=5"),
+        ],
+    );
+    assert_eq!(
+        mastodon
+            .deliver(&format!("{}/inbox", lien.address), &status, "mallory")
+            .await,
+        StatusCode::OK
+    );
+    let (title, link, posted): (String, Option<String>, bool) = sqlx::query_as(
+        "select title, url, posted_to_group from story where ap_id like '%/statuses/78'",
+    )
+    .fetch_one(&lien.pool)
+    .await
+    .unwrap();
+    assert_eq!(title, "Read this, eve");
+    assert_eq!(link.as_deref(), Some("https://news.example/item?id=5"));
+    assert!(!posted, "no group was addressed");
 }
 
 #[tokio::test]
