@@ -115,7 +115,7 @@ pub async fn about_post(
 
 /// After a received activity was accepted: the groups of the post it is about announce it.
 /// Announces, actors and anything not about a known post are left alone.
-pub async fn after_receipt(activity: &ActivityJson, data: &FedData) -> FedResult<()> {
+pub async fn after_accepted(activity: &ActivityJson, data: &FedData) -> FedResult<()> {
     let post_id = match activity.kind.as_str() {
         "Create" | "Update" | "Delete" | "Like" | "Dislike" => object_id(&activity.object),
         "Undo" => activity.object.get("object").and_then(object_id),

@@ -270,11 +270,11 @@ impl ActivityHandler for InboxActivity {
         }
         let result = handle(&activity, &actor, data).await;
         if result.is_ok() {
+            // The tag groups of the discussion it is about pass it on to their followers; queued
+            // before the receipt, so that a crash in between announces again on the peer's retry
+            // rather than never (peers drop the duplicate by the inner activity's id).
+            super::announce::after_accepted(&activity, data).await?;
             actors::record_receipt(&data.db.write, activity.id.as_str()).await?;
-            // The tag groups of the discussion it is about pass it on to their followers.
-            if let Err(error) = super::announce::after_receipt(&activity, data).await {
-                tracing::warn!(id = %activity.id, %error, "could not announce an activity");
-            }
             crate::metrics::inbox_activity(&activity.kind, "accepted", 200);
             // Pages show it from now on. (Each accepted activity leaves the caches behind: on a
             // busy inbox pages are rendered more often, one rendering per page at a time.)
