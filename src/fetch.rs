@@ -61,8 +61,8 @@ pub enum Accept {
     Html,
     /// `image/*`.
     Image,
-    /// `application/jrd+json` (or `application/json`): a WebFinger answer.
-    Jrd,
+    /// JSON (`application/json`, `application/jrd+json`, `…+json`): WebFinger, NodeInfo.
+    Json,
 }
 
 /// How far one fetch may go.
@@ -96,7 +96,16 @@ impl Limits {
         max_redirects: 3,
         max_bytes: 256 * 1024,
         keep_head: false,
-        accept: Accept::Jrd,
+        accept: Accept::Json,
+    };
+
+    /// A small JSON document (a server's NodeInfo): 5 s, 1 redirect, 64 kB at most.
+    pub const JSON: Limits = Limits {
+        timeout: Duration::from_secs(5),
+        max_redirects: 1,
+        max_bytes: 64 * 1024,
+        keep_head: false,
+        accept: Accept::Json,
     };
 
     /// An image to make a thumbnail of: 10 s, 3 redirects, 5 MB at most.
@@ -338,7 +347,9 @@ impl Fetcher {
         let accept = match limits.accept {
             Accept::Html => "text/html,application/xhtml+xml;q=0.9,*/*;q=0.1",
             Accept::Image => "image/webp,image/png,image/jpeg,image/gif;q=0.9,image/*;q=0.8",
-            Accept::Jrd => "application/jrd+json,application/json;q=0.9",
+            Accept::Json => {
+                "application/jrd+json, application/json;q=0.9, application/*+json;q=0.8"
+            }
         };
         let mut url = url.clone();
         let mut redirects = 0;
@@ -388,10 +399,7 @@ impl Fetcher {
         let wanted = match limits.accept {
             Accept::Html => essence == "text/html",
             Accept::Image => essence.starts_with("image/"),
-            Accept::Jrd => matches!(
-                essence.as_str(),
-                "application/jrd+json" | "application/json"
-            ),
+            Accept::Json => essence == "application/json" || essence.ends_with("+json"),
         };
         if !wanted {
             return Err(FetchError::ContentType(essence));

@@ -5,6 +5,7 @@ pub mod accounts;
 pub mod actors;
 pub mod comments;
 pub mod embedded;
+pub mod groups;
 pub mod invitations;
 pub mod login_failures;
 pub mod moderation;

@@ -15,6 +15,7 @@ mod federation;
 mod fedify;
 mod feeds;
 mod floors;
+mod groups;
 mod helpers;
 mod httpsig;
 mod indexes;
