@@ -19,7 +19,7 @@ use url::Url;
 use super::{
     delivery,
     objects::{DbPerson, DbPost},
-    outbox,
+    outbox, peers,
     protocol::{object_id, object_type, ActivityJson, PersonJson, PostJson},
     FedData, FedResult, FederationError,
 };
@@ -178,12 +178,27 @@ async fn verify_and_receive(
                 .0
         }
     };
-    SIGNER
+    let software = req
+        .headers()
+        .get(actix_web::http::header::USER_AGENT)
+        .and_then(|ua| ua.to_str().ok())
+        .and_then(peers::from_user_agent);
+    let response = SIGNER
         .scope(
             signer,
             receive_activity::<InboxActivity, DbPerson, web::Data<AppState>>(req, body, &data),
         )
-        .await
+        .await?;
+    // Verified: the host's software is known for what lien sends it (see `peers`).
+    if let Some(software) = software {
+        peers::remember(
+            &data.db.write,
+            &delivery::host_of(&activity.actor),
+            software,
+        )
+        .await?;
+    }
+    Ok(response)
 }
 
 /// How old a signature may be; the library verifies with the same window.

@@ -11,6 +11,7 @@ pub mod http;
 pub mod inbox;
 pub mod objects;
 pub mod outbox;
+pub mod peers;
 pub mod protocol;
 pub mod resolve;
 pub mod signing;

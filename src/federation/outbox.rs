@@ -2,13 +2,16 @@
 //! the change's transaction and only queues (see `delivery`), so a change and its deliveries commit
 //! together or not at all, and no request waits on another server.
 
+use std::collections::BTreeMap;
+
 use serde_json::{json, Value};
 use sqlx::{Postgres, Transaction};
 use url::Url;
 
 use super::{
     delivery::{self, Signer},
-    objects::{post_json, reply_target, DbPost},
+    objects::{post_json_for, reply_target, DbPost},
+    peers,
     protocol::{context, PUBLIC},
     FedResult,
 };
@@ -109,7 +112,8 @@ async fn to_audience(
     queue(tx, state, activity, Signer::Person(author.id), inboxes).await
 }
 
-/// A local post was created (`Create`) or edited (`Update`).
+/// A local post was created (`Create`) or edited (`Update`). A story goes to each server in the
+/// variant of its `Page` that reads well there (`peers`), under the same activity id.
 pub async fn post_published(
     tx: &mut Transaction<'_, Postgres>,
     state: &AppState,
@@ -117,18 +121,37 @@ pub async fn post_published(
     kind: &str,
 ) -> FedResult<()> {
     let origin = state.config.origin();
-    let object = post_json(tx, post, &origin, &state.config.host()).await?;
     let author = author_of(tx, post).await?;
-    let activity = json!({
-        "id": new_activity_id(&origin),
-        "type": kind,
-        "actor": author.ap_id,
-        "object": object,
-        "to": object.to,
-        "cc": object.cc,
-        "published": chrono::Utc::now(),
-    });
-    to_audience(tx, state, post, &author, activity).await
+    let activity_id = new_activity_id(&origin);
+    let inboxes = audience(tx, post).await?;
+    let mut by_software: BTreeMap<Option<String>, Vec<Url>> = BTreeMap::new();
+    if matches!(post, DbPost::Story(_)) {
+        let hosts: Vec<String> = inboxes.iter().map(delivery::host_of).collect();
+        let known = peers::software_of(&mut **tx, &hosts).await?;
+        for (inbox, host) in inboxes.into_iter().zip(hosts) {
+            by_software
+                .entry(known.get(&host).cloned())
+                .or_default()
+                .push(inbox);
+        }
+    } else {
+        by_software.insert(None, inboxes);
+    }
+    for (software, inboxes) in by_software {
+        let object =
+            post_json_for(tx, post, &origin, &state.config.host(), software.as_deref()).await?;
+        let activity = json!({
+            "id": activity_id,
+            "type": kind,
+            "actor": author.ap_id,
+            "object": object,
+            "to": object.to,
+            "cc": object.cc,
+            "published": chrono::Utc::now(),
+        });
+        queue(tx, state, activity, Signer::Person(author.id), inboxes).await?;
+    }
+    Ok(())
 }
 
 /// A local post was deleted: `Delete` with a `Tombstone`, to everyone who heard of it.

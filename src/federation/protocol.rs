@@ -17,7 +17,8 @@ use url::Url;
 pub const PUBLIC: &str = "https://www.w3.org/ns/activitystreams#Public";
 
 /// The JSON-LD context lien sends: ActivityStreams, the security vocabulary for `publicKey`, and
-/// the few extension terms peers understand (Mastodon's `Hashtag`, `sensitive`).
+/// the few extension terms peers understand (Mastodon's `Hashtag`, `sensitive`; the quote-post
+/// terms of FEP-044f as Mastodon 4.5 spells them in `adapter.rb`).
 pub fn context() -> Value {
     serde_json::json!([
         "https://www.w3.org/ns/activitystreams",
@@ -25,9 +26,26 @@ pub fn context() -> Value {
         {
             "Hashtag": "as:Hashtag",
             "sensitive": "as:sensitive",
-            "manuallyApprovesFollowers": "as:manuallyApprovesFollowers"
+            "manuallyApprovesFollowers": "as:manuallyApprovesFollowers",
+            "gts": "https://gotosocial.org/ns#",
+            "interactionPolicy": {"@id": "gts:interactionPolicy", "@type": "@id"},
+            "canQuote": {"@id": "gts:canQuote", "@type": "@id"},
+            "automaticApproval": {"@id": "gts:automaticApproval", "@type": "@id"},
+            "manualApproval": {"@id": "gts:manualApproval", "@type": "@id"},
+            "interactingObject": {"@id": "gts:interactingObject", "@type": "@id"},
+            "interactionTarget": {"@id": "gts:interactionTarget", "@type": "@id"},
+            "QuoteRequest": "https://w3id.org/fep/044f#QuoteRequest",
+            "QuoteAuthorization": "https://w3id.org/fep/044f#QuoteAuthorization",
+            "quote": {"@id": "https://w3id.org/fep/044f#quote", "@type": "@id"},
+            "quoteAuthorization": {"@id": "https://w3id.org/fep/044f#quoteAuthorization", "@type": "@id"}
         }
     ])
+}
+
+/// Who may quote a public post (FEP-044f, as Mastodon's `note_serializer.rb` publishes it):
+/// anyone, approved at once. Without it Mastodon 4.5 lets nobody quote the post.
+pub fn quote_policy() -> Value {
+    serde_json::json!({ "canQuote": { "automaticApproval": [PUBLIC] } })
 }
 
 /// Wraps a document with lien's context.
@@ -198,6 +216,13 @@ pub struct PostJson {
     /// The same thumbnail, for readers that look for an icon.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub icon: Option<Value>,
+    /// The title by language: what lien sends GoToSocial and Takahe instead of `name`, and what
+    /// some peers send beside or instead of it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name_map: Option<serde_json::Map<String, Value>>,
+    /// Who may quote the post (FEP-044f).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub interaction_policy: Option<Value>,
 }
 
 /// One JSON value or a list of them. (The library's `deserialize_one_or_many` cannot serve here: a
@@ -249,6 +274,15 @@ impl PostJson {
             .and_then(|map| map.values().find_map(Value::as_str))
             .unwrap_or_default()
             .to_owned()
+    }
+
+    /// The title: `name`, else the first entry of `nameMap`.
+    pub fn title(&self) -> Option<&str> {
+        self.name.as_deref().or_else(|| {
+            self.name_map
+                .as_ref()
+                .and_then(|map| map.values().find_map(Value::as_str))
+        })
     }
 
     /// The shared link of a story: a `Link` attachment (lien, Lemmy), else a `url` that is not

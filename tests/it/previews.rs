@@ -324,19 +324,23 @@ async fn opengraph_gives_a_description_and_a_thumbnail_lien_serves() {
         );
     }
 
-    // Peers see the description and the thumbnail in the Page.
+    // Peers see the description (in `content`, after the title's link: `summary` would be a
+    // content warning on most servers) and the thumbnail in `image` (not `icon`, which Sharkey
+    // turns into an attached image).
     let json = page_json(&app, story).await;
-    let summary = json["summary"].as_str().unwrap();
+    let content = json["content"].as_str().unwrap();
     let link = pages.url("/article");
     assert!(
-        summary.starts_with(&format!(r#"<p><a href="{link}">{link}</a></p>"#)),
-        "{summary}"
+        content.starts_with(&format!(r#"<p><a href="{link}">"#)),
+        "{content}"
     );
-    assert!(summary.contains("<p>What the article is about, in one sentence.</p>"));
+    assert!(content.contains("<p>What the article is about, in one sentence.</p>"));
+    assert!(json.get("summary").is_none());
     let absolute = format!("{}{thumbnail}", app.address);
     assert_eq!(json["image"]["type"], "Image");
     assert_eq!(json["image"]["url"], absolute.as_str());
-    assert_eq!(json["icon"]["url"], absolute.as_str());
+    assert_eq!(json["image"]["mediaType"], "image/jpeg");
+    assert!(json.get("icon").is_none());
 }
 
 #[tokio::test]
@@ -403,7 +407,7 @@ async fn twitter_cards_and_plain_html_give_previews_too() {
     assert_eq!(title.as_deref(), Some("Just a page"));
     assert_eq!(canonical, Some(pages.url("/plain/canonical")));
     let json = page_json(&app, plain).await;
-    assert!(json["summary"]
+    assert!(json["content"]
         .as_str()
         .unwrap()
         .contains("<p>Described the old way &amp; well.</p>"));
