@@ -20,7 +20,7 @@ use super::{
     delivery,
     objects::{DbPerson, DbPost},
     outbox, peers,
-    protocol::{object_id, object_type, ActivityJson, PersonJson, PostJson},
+    protocol::{object_id, object_type, ActivityJson, PersonJson, PostJson, PUBLIC},
     FedData, FedResult, FederationError,
 };
 use crate::{
@@ -28,7 +28,7 @@ use crate::{
     config::Switch,
     db::{
         actors::{self, ActorRow},
-        comments, moderation, stories,
+        comments, moderation, notifications, stories,
         votes::{self, Target},
     },
     rate_limit::Action,
@@ -487,7 +487,7 @@ async fn create(activity: &ActivityJson, actor: &ActorRow, data: &FedData) -> Fe
         Some(parent_id) => {
             let Some(parent) = DbPost::find(db, parent_id.as_str()).await? else {
                 tracing::debug!(id = %post.id, parent = %parent_id, "reply to an unknown post ignored");
-                return Ok(());
+                return mentions_only(&post, actor, data).await;
             };
             // A locked thread takes no new comments, from any server.
             let locked = match &parent {
@@ -507,7 +507,7 @@ async fn create(activity: &ActivityJson, actor: &ActorRow, data: &FedData) -> Fe
         None => {
             if !actors::has_local_followers(db, actor.id).await? {
                 tracing::debug!(id = %post.id, "post from an actor nobody here follows ignored");
-                return Ok(());
+                return mentions_only(&post, actor, data).await;
             }
             None
         }
@@ -519,6 +519,36 @@ async fn create(activity: &ActivityJson, actor: &ActorRow, data: &FedData) -> Fe
     DbPost::verify(&post, &expected, data).await?;
     // Author and parent are known already: stored without looking them up again.
     DbPost::store(post, actor, parent.as_ref(), data).await?;
+    Ok(())
+}
+
+/// A post lien keeps no copy of (its author is followed by nobody here, or it answers something
+/// lien does not have): if it is public and mentions local people, they are told, with its text
+/// and a link to the original; replying from lien opens it here first. Anything else is dropped.
+/// (Not a story: who is mentioned by whom must not decide what lien's front pages show.)
+async fn mentions_only(post: &PostJson, actor: &ActorRow, data: &FedData) -> FedResult<()> {
+    let public = post.to.iter().chain(&post.cc).any(|a| a.as_str() == PUBLIC);
+    let mentioned: Vec<String> = post.mentions().into_iter().map(String::from).collect();
+    if !public || mentioned.is_empty() {
+        return Ok(());
+    }
+    let html = crate::markdown::sanitize(&post.html());
+    // The original's page, when it is on the author's server (a link elsewhere could be anything).
+    let url = post
+        .url
+        .as_ref()
+        .filter(|u| matches!(u.scheme(), "https" | "http") && u.host() == post.id.host())
+        .unwrap_or(&post.id);
+    let told = notifications::remote_mention(
+        &data.db.write,
+        post.id.as_str(),
+        actor.id,
+        url.as_str(),
+        &html,
+        &mentioned,
+    )
+    .await?;
+    tracing::debug!(id = %post.id, told, "mention from an account nobody here follows");
     Ok(())
 }
 
@@ -574,8 +604,8 @@ async fn update(activity: &ActivityJson, actor: &ActorRow, data: &FedData) -> Fe
     let post = carried_post(activity, data).await?;
     check_authorship(&post, actor)?;
     let Some(existing) = DbPost::find(&data.db.write, post.id.as_str()).await? else {
-        // An edit of something we never had: nothing to change.
-        return Ok(());
+        // An edit of something we never had: only the mentions it makes are kept up to date.
+        return mentions_only(&post, actor, data).await;
     };
     if existing.author_id() != actor.id {
         return Err(FederationError::Forbidden(

@@ -17,6 +17,7 @@ mod helpers;
 mod indexes;
 mod invitations;
 mod mastodon;
+mod mentions;
 mod moderation;
 mod notifications;
 mod ops;
