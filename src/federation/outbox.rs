@@ -154,6 +154,24 @@ pub async fn post_published(
     Ok(())
 }
 
+/// The preview of a local story's link is ready: `Update(Page)`, now with the description and
+/// thumbnail, to everyone who got its `Create` (its author's followers), unless the story is gone.
+/// Chosen over holding the `Create` back: a preview can take minutes (retries after 1 and 5
+/// minutes) and a story should not wait on another site; Mastodon, which builds its own card and
+/// ignores a `Page`'s `content`, takes the `Update` as no significant change and marks nothing.
+pub async fn preview_ready(state: &AppState, story_id: i64) -> FedResult<()> {
+    let mut tx = state.db.write.begin().await?;
+    let Some(story) = crate::db::stories::get(&mut *tx, story_id).await? else {
+        return Ok(());
+    };
+    if !story.local || story.deleted_at.is_some() || story.removed_at.is_some() {
+        return Ok(());
+    }
+    post_published(&mut tx, state, &DbPost::Story(story), "Update").await?;
+    tx.commit().await?;
+    Ok(())
+}
+
 /// A local post was deleted: `Delete` with a `Tombstone`, to everyone who heard of it.
 pub async fn post_deleted(
     tx: &mut Transaction<'_, Postgres>,
