@@ -409,6 +409,7 @@ mod tests {
             downvotes: 0,
             comment_count: 1,
             boost_count: 0,
+            quote_count: 0,
             created_at,
             updated_at: None,
             deleted_at: None,

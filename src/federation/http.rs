@@ -13,7 +13,7 @@ use serde_json::{json, Value};
 
 use super::{
     objects::{post_json, post_json_for, DbPerson, DbPost},
-    peers,
+    outbox, peers,
     protocol::{with_context, OrderedCollection, Tombstone},
     site, FedData, FedResult, FederationError,
 };
@@ -67,6 +67,10 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .route("/.well-known/host-meta", web::get().to(host_meta))
         .route("/actor", web::get().to(instance_actor))
         .route("/actor/outbox", web::get().to(instance_outbox))
+        .route(
+            "/quote_authorizations/{id}",
+            web::get().to(quote_authorization),
+        )
         .route("/users/{name}/followers", web::get().to(followers))
         .route("/users/{name}/outbox", web::get().to(outbox))
         .service(
@@ -205,6 +209,28 @@ async fn instance_outbox(data: FedData) -> FedResult<HttpResponse> {
         .parse()
         .map_err(anyhow::Error::from)?;
     activity_json(&with_context(OrderedCollection::new(id, vec![], 0)))
+}
+
+/// A quote authorization (FEP-044f), exactly the attributes of Mastodon's
+/// `quote_authorization_serializer.rb`: the quoted post's author grants the quoting post
+/// (`interactingObject`) the right to quote the post (`interactionTarget`). Public, as the FEP
+/// requires; 410 once revoked or the quoted post is gone, so servers checking it drop the quote.
+async fn quote_authorization(path: web::Path<i64>, data: FedData) -> FedResult<HttpResponse> {
+    check_on(&data)?;
+    let stamp = crate::db::quotes::get(objects_db(&data), path.into_inner())
+        .await?
+        .ok_or(FederationError::NotFound)?;
+    let id = outbox::authorization_id(&data.config.origin(), stamp.id);
+    if stamp.gone {
+        return gone(&id, "QuoteAuthorization");
+    }
+    activity_json(&with_context(json!({
+        "id": id,
+        "type": "QuoteAuthorization",
+        "attributedTo": stamp.author_ap_id,
+        "interactingObject": stamp.quote_ap_id,
+        "interactionTarget": stamp.target_ap_id,
+    })))
 }
 
 /// A post's JSON, in the variant for the software the request's User-Agent names (`peers`).

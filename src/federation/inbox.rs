@@ -28,7 +28,7 @@ use crate::{
     config::Switch,
     db::{
         actors::{self, ActorRow},
-        comments, moderation, notifications, stories,
+        comments, moderation, notifications, quotes, stories,
         votes::{self, Target},
     },
     rate_limit::Action,
@@ -305,6 +305,7 @@ async fn handle(activity: &ActivityJson, actor: &ActorRow, data: &FedData) -> Fe
         "Dislike" => vote(activity, actor, data, -1).await,
         "Announce" => announce(activity, actor, data).await,
         "Flag" => flag(activity, actor, data).await,
+        "QuoteRequest" => quote_request(activity, actor, data).await,
         // Other types (Add, Move, …) are not handled yet; accepting them keeps peers from retrying.
         _ => Ok(()),
     }
@@ -649,6 +650,8 @@ async fn delete(activity: &ActivityJson, actor: &ActorRow, data: &FedData) -> Fe
         return Ok(());
     }
     let Some(post) = DbPost::find(db, target.as_str()).await? else {
+        // A post that quoted one of ours: its quote no longer counts.
+        quotes::quote_deleted(db, target.as_str(), actor.id).await?;
         return Ok(());
     };
     if post.author_id() != actor.id {
@@ -686,6 +689,86 @@ async fn vote(
     };
     let mut tx = db.begin().await?;
     votes::cast(&mut tx, actor.id, target, value, Some(activity.id.as_str())).await?;
+    tx.commit().await?;
+    Ok(())
+}
+
+/// A `QuoteRequest` (FEP-044f, as Mastodon 4.5 sends it): someone quotes a local story or
+/// comment. Public posts may be quoted by anyone, so it is answered with an `Accept` whose
+/// `result` is a `QuoteAuthorization` lien serves; a post that is gone gets a `Reject`. The
+/// quoting post (`instrument`, embedded or fetched) must be the requester's, on its server, and
+/// must quote exactly the requested post. A story counts its quotes as it counts boosts.
+async fn quote_request(activity: &ActivityJson, actor: &ActorRow, data: &FedData) -> FedResult<()> {
+    let target = named_object(activity)?;
+    let db = &data.db.write;
+    let Some(post) = DbPost::find(db, target.as_str())
+        .await?
+        .filter(DbPost::is_local)
+    else {
+        return Err(FederationError::NotFound);
+    };
+    let instrument = match &activity.instrument {
+        Some(serde_json::Value::Object(_)) => activity.instrument.clone().unwrap_or_default(),
+        Some(serde_json::Value::String(id)) => {
+            let id: Url = id
+                .parse()
+                .map_err(|_| FederationError::BadRequest("the instrument is not a URL".into()))?;
+            let fetched =
+                activitypub_federation::fetch::fetch_object_http::<_, serde_json::Value>(&id, data)
+                    .await?
+                    .object;
+            if object_id(&fetched).as_ref() != Some(&id) {
+                return Err(FederationError::BadRequest(
+                    "the fetched quote is another post".into(),
+                ));
+            }
+            fetched
+        }
+        _ => {
+            return Err(FederationError::BadRequest(
+                "a quote request names the quoting post as its instrument".into(),
+            ))
+        }
+    };
+    let quote: PostJson = serde_json::from_value(instrument.clone())
+        .map_err(|e| FederationError::BadRequest(format!("the instrument is not a post: {e}")))?;
+    check_authorship(&quote, actor)?;
+    let quotes_target = ["quote", "quoteUri", "quoteUrl", "_misskey_quote"]
+        .iter()
+        .any(|key| instrument.get(key).and_then(|q| q.as_str()) == Some(target.as_str()));
+    if !quotes_target {
+        return Err(FederationError::BadRequest(
+            "the instrument does not quote the requested post".into(),
+        ));
+    }
+    let author = actors::by_id(db, post.author_id())
+        .await?
+        .ok_or(FederationError::NotFound)?;
+    let mut tx = db.begin().await?;
+    if post.is_deleted() {
+        outbox::quote_answered(&mut tx, data, &author, actor, activity, &quote.id, None).await?;
+    } else {
+        let quoted = match &post {
+            DbPost::Story(story) => quotes::Quoted::Story(story.id),
+            DbPost::Comment(comment) => quotes::Quoted::Comment(comment.id),
+        };
+        let id = quotes::authorize(
+            db,
+            &quoted,
+            actor.id,
+            activity.id.as_str(),
+            quote.id.as_str(),
+        )
+        .await
+        .map_err(|e| match e {
+            sqlx::Error::RowNotFound => {
+                FederationError::Forbidden("that post quotes something else here".into())
+            }
+            e => e.into(),
+        })?;
+        outbox::quote_answered(&mut tx, data, &author, actor, activity, &quote.id, Some(id))
+            .await?;
+    }
     tx.commit().await?;
     Ok(())
 }

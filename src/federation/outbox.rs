@@ -172,6 +172,74 @@ pub async fn preview_ready(state: &AppState, story_id: i64) -> FedResult<()> {
     Ok(())
 }
 
+/// A quote request for `author`'s post, answered (FEP-044f, the shapes Mastodon 4.5's `accept.rb`
+/// expects): `Accept` by the quoted post's author, embedding the request by ids, with the
+/// authorization `P/quote_authorizations/{id}` as `result`; or, without one, `Reject`. Sent to the
+/// requester's own inbox.
+pub async fn quote_answered(
+    tx: &mut Transaction<'_, Postgres>,
+    state: &AppState,
+    author: &ActorRow,
+    quoter: &ActorRow,
+    request: &super::protocol::ActivityJson,
+    quote: &Url,
+    authorization: Option<i64>,
+) -> FedResult<()> {
+    let origin = state.config.origin();
+    let mut activity = json!({
+        "id": new_activity_id(&origin),
+        "type": if authorization.is_some() { "Accept" } else { "Reject" },
+        "actor": author.ap_id,
+        "to": [quoter.ap_id],
+        "object": {
+            "id": request.id,
+            "type": "QuoteRequest",
+            "actor": request.actor,
+            "object": request.object.as_str().map(str::to_owned)
+                .or_else(|| super::protocol::object_id(&request.object).map(String::from)),
+            "instrument": quote,
+        },
+    });
+    if let Some(id) = authorization {
+        activity["result"] = json!(authorization_id(&origin, id));
+    }
+    queue_to_person(tx, state, activity, author, quoter).await
+}
+
+/// The id of a quote authorization lien serves.
+pub fn authorization_id(origin: &str, id: i64) -> String {
+    format!("{origin}/quote_authorizations/{id}")
+}
+
+/// A local post is going: the quotes it authorized are revoked, each with a `Delete` of its
+/// `QuoteAuthorization` to the quoter (Mastodon's `delete.rb` `revoke_quote`).
+async fn quotes_revoked(
+    tx: &mut Transaction<'_, Postgres>,
+    state: &AppState,
+    post: &DbPost,
+    author: &ActorRow,
+) -> FedResult<()> {
+    let quoted = match post {
+        DbPost::Story(story) => crate::db::quotes::Quoted::Story(story.id),
+        DbPost::Comment(comment) => crate::db::quotes::Quoted::Comment(comment.id),
+    };
+    let origin = state.config.origin();
+    for (id, quoter_id) in crate::db::quotes::live_for(&mut **tx, &quoted).await? {
+        let Some(quoter) = actors::by_id(&mut **tx, quoter_id).await? else {
+            continue;
+        };
+        let activity = json!({
+            "id": new_activity_id(&origin),
+            "type": "Delete",
+            "actor": author.ap_id,
+            "to": [quoter.ap_id],
+            "object": { "id": authorization_id(&origin, id), "type": "QuoteAuthorization" },
+        });
+        queue_to_person(tx, state, activity, author, &quoter).await?;
+    }
+    Ok(())
+}
+
 /// A local post was deleted: `Delete` with a `Tombstone`, to everyone who heard of it.
 pub async fn post_deleted(
     tx: &mut Transaction<'_, Postgres>,
@@ -187,6 +255,7 @@ pub async fn post_deleted(
         "object": { "id": post.ap_id(), "type": "Tombstone" },
         "to": [PUBLIC],
     });
+    quotes_revoked(tx, state, post, &author).await?;
     to_audience(tx, state, post, &author, activity).await
 }
 

@@ -374,6 +374,9 @@ pub struct ActivityJson {
     /// What a `Flag` says about what it reports (Mastodon's report comment).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub content: Option<String>,
+    /// The quoting post of a `QuoteRequest` (FEP-044f), embedded or by id.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub instrument: Option<Value>,
 }
 
 /// The id an activity's `object` names, whether embedded or given as a bare id.

@@ -22,6 +22,7 @@ mod moderation;
 mod notifications;
 mod ops;
 mod previews;
+mod quotes;
 mod shapes;
 mod signatures;
 mod stories;
