@@ -191,12 +191,11 @@ async fn verify_and_receive(
         .await?;
     // Verified: the host's software is known for what lien sends it (see `peers`).
     if let Some(software) = software {
-        peers::remember(
-            &data.db.write,
-            &delivery::host_of(&activity.actor),
-            software,
-        )
-        .await?;
+        let host = delivery::host_of(&activity.actor);
+        if let Err(error) = peers::remember(&data.db.write, &host, software).await {
+            // Only the shape of later deliveries depends on it: the activity stays accepted.
+            tracing::warn!(%host, %error, "could not record a peer's software");
+        }
     }
     Ok(response)
 }
