@@ -247,6 +247,10 @@ impl TestApp {
             client: reqwest::Client::builder()
                 .cookie_store(true)
                 .redirect(Policy::none())
+                // Shorter than the server's 5 s keep-alive: a pooled connection the server is
+                // closing at that moment would fail the request (IncompleteMessage) on a loaded
+                // machine.
+                .pool_idle_timeout(std::time::Duration::from_secs(3))
                 .build()
                 .unwrap(),
         }
