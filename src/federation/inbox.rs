@@ -712,6 +712,10 @@ async fn quote_request(activity: &ActivityJson, actor: &ActorRow, data: &FedData
             let id: Url = id
                 .parse()
                 .map_err(|_| FederationError::BadRequest("the instrument is not a URL".into()))?;
+            // Only the requester's own server is asked for it.
+            verify_domains_match(&id, &activity.actor).map_err(|_| {
+                FederationError::Forbidden("the quoting post lives on another server".into())
+            })?;
             let fetched =
                 activitypub_federation::fetch::fetch_object_http::<_, serde_json::Value>(&id, data)
                     .await?

@@ -421,6 +421,26 @@ mod tests {
         assert_eq!(note.html(), "<p>hi</p>");
         assert_eq!(note.to.len(), 1);
     }
+
+    #[test]
+    fn name_map_stands_in_for_name() {
+        let page = |extra: Value| -> PostJson {
+            let mut json = serde_json::json!({
+                "type": "Page", "id": "https://g.example/s/1",
+                "attributedTo": "https://g.example/u/a", "to": PUBLIC
+            });
+            json.as_object_mut()
+                .unwrap()
+                .extend(extra.as_object().unwrap().clone());
+            serde_json::from_value(json).unwrap()
+        };
+        let long = "t".repeat(200);
+        let mapped = page(serde_json::json!({"nameMap": {"und": long}}));
+        assert_eq!(mapped.title(), Some(long.as_str()));
+        let both = page(serde_json::json!({"name": "N", "nameMap": {"en": "M"}}));
+        assert_eq!(both.title(), Some("N"));
+        assert_eq!(page(serde_json::json!({})).title(), None);
+    }
 }
 
 #[cfg(test)]

@@ -78,6 +78,11 @@ async fn a_mention_from_a_stranger_notifies_and_can_be_answered() {
     // Seen once, it is read.
     let page = alice.page("/notifications").await;
     assert!(select_text(&page, ".remote-mention .new").is_empty());
+    // The private notifications feed has it too.
+    let feed_url = select_attr(&page, "a.private-feed", "href").remove(0);
+    let feed = reqwest::get(&feed_url).await.unwrap().text().await.unwrap();
+    assert!(feed.contains("have you seen this, alice?"), "{feed}");
+    assert!(feed.contains(&format!("mallory@{} mentioned you", mastodon.host())));
 
     // alice answers from lien: the status opens here as a discussion, and her reply goes to
     // mallory's server, answering the status and mentioning mallory.
