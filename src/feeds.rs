@@ -175,6 +175,39 @@ pub fn comment_item(origin: &str, comment: &Comment) -> Item {
     }
 }
 
+/// A mention from another server's post that lien keeps no copy of: its text, leading to the
+/// original, with a link that opens it here to answer it.
+pub fn remote_mention_item(
+    origin: &str,
+    mention: &crate::db::notifications::RemoteMention,
+) -> Item {
+    let author = handle(&mention.author_name, mention.author_host.as_deref());
+    let author_url = format!(
+        "{origin}{}",
+        profile_href(&mention.author_name, mention.author_host.as_deref())
+    );
+    let reply = format!(
+        "{origin}/search?q={}",
+        url::form_urlencoded::byte_serialize(mention.ap_id.as_bytes()).collect::<String>()
+    );
+    Item {
+        title: format!("{author} mentioned you"),
+        link: mention.url.clone(),
+        comments: None,
+        id: mention.ap_id.clone(),
+        author,
+        author_url,
+        categories: Vec::new(),
+        published: mention.created_at,
+        updated: mention.created_at,
+        html: format!(
+            r#"{}<p><a href="{}">reply</a></p>"#,
+            mention.content_html,
+            escape(&reply)
+        ),
+    }
+}
+
 /// A line of the moderation log as an item.
 pub fn mod_action_item(origin: &str, action: &crate::db::moderation::ModAction) -> Item {
     let link = format!("{origin}/modlog#m{}", action.id);
@@ -406,6 +439,7 @@ mod tests {
             downvotes: 0,
             comment_count: 1,
             boost_count: 0,
+            quote_count: 0,
             created_at,
             updated_at: None,
             deleted_at: None,

@@ -418,14 +418,17 @@ struct Previewer {
     fetcher: Fetcher,
     pool: sqlx::PgPool,
     media: PathBuf,
+    /// To tell the followers of a local story what its link's page says, once that is known.
+    state: web::Data<AppState>,
 }
 
 impl Previewer {
-    fn new(state: &AppState) -> anyhow::Result<Previewer> {
+    fn new(state: &web::Data<AppState>) -> anyhow::Result<Previewer> {
         Ok(Previewer {
             fetcher: Fetcher::new(Guard::new(state.config.dev), &user_agent(&state.config))?,
             pool: state.db.write.clone(),
             media: media_dir(&state.config),
+            state: state.clone(),
         })
     }
 
@@ -448,10 +451,18 @@ impl Previewer {
         let (outcome, recorded) = match result {
             Ok(found) => {
                 tracing::debug!(story = job.story_id, url = job.url, "preview ready");
-                (
-                    Outcome::Ready,
-                    previews::record_ready(&self.pool, &job, &found).await,
-                )
+                let recorded = previews::record_ready(&self.pool, &job, &found).await;
+                // The story's `Create` went out before this was known: an `Update` carries the
+                // description and thumbnail to everyone who got it (README, "Link previews").
+                let news = found.description.is_some() || found.image.is_some();
+                if matches!(recorded, Ok(true)) && news {
+                    if let Err(error) =
+                        crate::federation::outbox::preview_ready(&self.state, job.story_id).await
+                    {
+                        tracing::error!(story = job.story_id, %error, "could not send the preview");
+                    }
+                }
+                (Outcome::Ready, recorded.map(drop))
             }
             Err(failure) => {
                 let retry = failure.transient && job.attempts < previews::MAX_ATTEMPTS;
@@ -534,7 +545,7 @@ impl Previewer {
 /// Claims up to `limit` due preview jobs and does them, at most 4 at once, until `limit` were
 /// claimed or none is due; returns what happened. For tests and tools; the worker ([`run`])
 /// keeps going instead.
-pub async fn run_due(state: &AppState, limit: i64) -> anyhow::Result<Outcomes> {
+pub async fn run_due(state: &web::Data<AppState>, limit: i64) -> anyhow::Result<Outcomes> {
     let previewer = Previewer::new(state)?;
     let mut in_flight = JoinSet::new();
     let mut outcomes = Outcomes::default();

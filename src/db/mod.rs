@@ -12,6 +12,7 @@ pub mod moderation;
 pub mod notifications;
 pub mod peer_signatures;
 pub mod previews;
+pub mod quotes;
 pub mod stories;
 pub mod votes;
 

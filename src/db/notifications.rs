@@ -77,8 +77,11 @@ pub async fn newest(
 
 pub async fn unread_count(db: impl PgExecutor<'_>, person_id: i64) -> sqlx::Result<i64> {
     sqlx::query_scalar(
-        "select count(*) from notification n join comment c on c.id = n.comment_id
-         where n.recipient_id = $1 and n.read_at is null and c.deleted_at is null",
+        "select (select count(*) from notification n join comment c on c.id = n.comment_id
+                 where n.recipient_id = $1 and n.read_at is null and c.deleted_at is null)
+              + (select count(*) from remote_mention m join person p on p.id = m.author_id
+                 where m.recipient_id = $1 and m.read_at is null
+                   and p.deleted_at is null and p.banned_at is null)",
     )
     .bind(person_id)
     .fetch_one(db)
@@ -124,4 +127,78 @@ pub async fn feed_owner(db: impl PgExecutor<'_>, token: &str) -> sqlx::Result<Op
         .bind(token)
         .fetch_optional(db)
         .await
+}
+
+/// A public post from someone nobody here follows that mentions local people: what their
+/// notifications show of it.
+#[derive(Clone, Debug, sqlx::FromRow)]
+pub struct RemoteMention {
+    pub id: i64,
+    pub ap_id: String,
+    pub url: String,
+    pub content_html: String,
+    pub author_name: String,
+    pub author_host: Option<String>,
+    pub created_at: DateTime<Utc>,
+    pub read_at: Option<DateTime<Utc>>,
+}
+
+/// Keeps a remote post for each live local person among `mentioned` (ActivityPub ids), once per
+/// person and post (an edit updates the text). `content_html` must be sanitized. Returns how many
+/// people were told.
+pub async fn remote_mention(
+    db: impl PgExecutor<'_>,
+    ap_id: &str,
+    author_id: i64,
+    url: &str,
+    content_html: &str,
+    mentioned: &[String],
+) -> sqlx::Result<u64> {
+    sqlx::query(
+        "insert into remote_mention (recipient_id, author_id, ap_id, url, content_html)
+         select p.id, $2, $1, $3, $4 from person p
+         where p.ap_id = any($5) and p.local and p.deleted_at is null and p.id <> $2
+         on conflict (recipient_id, ap_id) do update set content_html = excluded.content_html",
+    )
+    .bind(ap_id)
+    .bind(author_id)
+    .bind(url)
+    .bind(content_html)
+    .bind(mentioned)
+    .execute(db)
+    .await
+    .map(|done| done.rows_affected())
+}
+
+/// A person's newest mentions from people nobody here follows, from authors still welcome here.
+pub async fn newest_remote_mentions(
+    db: impl PgExecutor<'_>,
+    person_id: i64,
+    limit: i64,
+) -> sqlx::Result<Vec<RemoteMention>> {
+    sqlx::query_as(
+        "select m.id, m.ap_id, m.url, m.content_html, p.name as author_name,
+                p.host as author_host, m.created_at, m.read_at
+         from remote_mention m join person p on p.id = m.author_id
+         where m.recipient_id = $1 and p.deleted_at is null and p.banned_at is null
+         order by m.id desc limit $2",
+    )
+    .bind(person_id)
+    .bind(limit)
+    .fetch_all(db)
+    .await
+}
+
+/// Marks a person's mentions from other servers read, up to and including `up_to`.
+pub async fn mark_remote_mentions_read(
+    db: impl PgExecutor<'_>,
+    person_id: i64,
+    up_to: i64,
+) -> sqlx::Result<()> {
+    sqlx::query("update remote_mention set read_at = now() where recipient_id = $1 and id <= $2 and read_at is null")
+        .bind(person_id)
+        .bind(up_to)
+        .execute(db)
+        .await
+        .map(drop)
 }

@@ -85,9 +85,10 @@ pub struct Found {
     pub canonical_url: Option<String>,
 }
 
-/// Records a finished preview, unless the story's link changed while it was fetched.
-pub async fn record_ready(pool: &PgPool, job: &Job, found: &Found) -> sqlx::Result<()> {
-    sqlx::query(
+/// Records a finished preview, unless the story's link changed while it was fetched; true if it
+/// was recorded.
+pub async fn record_ready(pool: &PgPool, job: &Job, found: &Found) -> sqlx::Result<bool> {
+    let done = sqlx::query(
         "update link_preview
          set state = 'ready', title = $3, description = $4, image = $5, canonical_url = $6,
              fetched_at = now(), last_error = null
@@ -101,7 +102,7 @@ pub async fn record_ready(pool: &PgPool, job: &Job, found: &Found) -> sqlx::Resu
     .bind(&found.canonical_url)
     .execute(pool)
     .await?;
-    Ok(())
+    Ok(done.rows_affected() == 1)
 }
 
 /// Records a failure: due again after 1 minute, then 5, while `retry` and attempts remain;

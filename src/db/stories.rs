@@ -43,6 +43,8 @@ pub struct Story {
     pub downvotes: i32,
     pub comment_count: i32,
     pub boost_count: i32,
+    /// Remote posts quoting it (FEP-044f quote authorizations it granted).
+    pub quote_count: i32,
     pub created_at: DateTime<Utc>,
     pub updated_at: Option<DateTime<Utc>>,
     pub deleted_at: Option<DateTime<Utc>>,
@@ -73,7 +75,7 @@ const STORY_SELECT: &str = "
            case when p.deleted_at is null then p.name else '[deleted]' end as author_name,
            case when p.deleted_at is null then p.host end as author_host,
            s.title, s.url, s.domain, s.body, s.body_html, s.score, s.upvotes, s.downvotes,
-           s.comment_count, s.boost_count, s.created_at, s.updated_at, s.deleted_at,
+           s.comment_count, s.boost_count, s.quote_count, s.created_at, s.updated_at, s.deleted_at,
            s.removed_at, s.removed_reason, s.locked_at,
            array(select t.tag from story_tag t where t.story_id = s.id order by t.tag) as tags,
            lp.description as preview_description, lp.image as preview_image

@@ -6,13 +6,14 @@ use activitypub_federation::fetch::webfinger::extract_webfinger_name;
 use actix_web::{
     guard::{self, GuardContext},
     http::header,
-    web, HttpResponse,
+    web, HttpRequest, HttpResponse,
 };
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
 use super::{
-    objects::{post_json, DbPerson, DbPost},
+    objects::{post_json, post_json_for, DbPerson, DbPost},
+    outbox, peers,
     protocol::{with_context, OrderedCollection, Tombstone},
     site, FedData, FedResult, FederationError,
 };
@@ -67,6 +68,10 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .route("/.well-known/host-meta", web::get().to(host_meta))
         .route("/actor", web::get().to(instance_actor))
         .route("/actor/outbox", web::get().to(instance_outbox))
+        .route(
+            "/quote_authorizations/{id}",
+            web::get().to(quote_authorization),
+        )
         .route("/users/{name}/followers", web::get().to(followers))
         .route("/users/{name}/outbox", web::get().to(outbox))
         .service(
@@ -207,7 +212,34 @@ async fn instance_outbox(data: FedData) -> FedResult<HttpResponse> {
     activity_json(&with_context(OrderedCollection::new(id, vec![], 0)))
 }
 
-async fn serve_post(data: &FedData, post: Option<DbPost>) -> FedResult<HttpResponse> {
+/// A quote authorization (FEP-044f), exactly the attributes of Mastodon's
+/// `quote_authorization_serializer.rb`: the quoted post's author grants the quoting post
+/// (`interactingObject`) the right to quote the post (`interactionTarget`). Public, as the FEP
+/// requires; 410 once revoked or the quoted post is gone, so servers checking it drop the quote.
+async fn quote_authorization(path: web::Path<i64>, data: FedData) -> FedResult<HttpResponse> {
+    check_on(&data)?;
+    let stamp = crate::db::quotes::get(objects_db(&data), path.into_inner())
+        .await?
+        .ok_or(FederationError::NotFound)?;
+    let id = outbox::authorization_id(&data.config.origin(), stamp.id);
+    if stamp.gone {
+        return gone(&id, "QuoteAuthorization");
+    }
+    activity_json(&with_context(json!({
+        "id": id,
+        "type": "QuoteAuthorization",
+        "attributedTo": stamp.author_ap_id,
+        "interactingObject": stamp.quote_ap_id,
+        "interactionTarget": stamp.target_ap_id,
+    })))
+}
+
+/// A post's JSON, in the variant for the software the request's User-Agent names (`peers`).
+async fn serve_post(
+    req: &HttpRequest,
+    data: &FedData,
+    post: Option<DbPost>,
+) -> FedResult<HttpResponse> {
     check_on(data)?;
     let post = post.ok_or(FederationError::NotFound)?;
     if post.is_deleted() {
@@ -218,24 +250,39 @@ async fn serve_post(data: &FedData, post: Option<DbPost>) -> FedResult<HttpRespo
         };
         return gone(post.ap_id(), kind);
     }
+    let software = req
+        .headers()
+        .get(header::USER_AGENT)
+        .and_then(|ua| ua.to_str().ok())
+        .and_then(peers::from_user_agent);
     let mut conn = objects_db(data).acquire().await?;
-    let json = post_json(&mut conn, &post, &data.config.origin(), &data.config.host()).await?;
-    activity_json(&with_context(json))
+    let (origin, host) = (data.config.origin(), data.config.host());
+    let json = post_json_for(&mut conn, &post, &origin, &host, software).await?;
+    let mut response = activity_json(&with_context(json))?;
+    response.headers_mut().insert(
+        header::VARY,
+        header::HeaderValue::from_static("Accept, User-Agent"),
+    );
+    Ok(response)
 }
 
-async fn story(path: web::Path<i64>, data: FedData) -> FedResult<HttpResponse> {
+async fn story(req: HttpRequest, path: web::Path<i64>, data: FedData) -> FedResult<HttpResponse> {
     let story = stories::get(objects_db(&data), path.into_inner()).await?;
-    serve_post(&data, story.map(DbPost::Story)).await
+    serve_post(&req, &data, story.map(DbPost::Story)).await
 }
 
-async fn story_with_slug(path: web::Path<(i64, String)>, data: FedData) -> FedResult<HttpResponse> {
+async fn story_with_slug(
+    req: HttpRequest,
+    path: web::Path<(i64, String)>,
+    data: FedData,
+) -> FedResult<HttpResponse> {
     let story = stories::get(objects_db(&data), path.into_inner().0).await?;
-    serve_post(&data, story.map(DbPost::Story)).await
+    serve_post(&req, &data, story.map(DbPost::Story)).await
 }
 
-async fn comment(path: web::Path<i64>, data: FedData) -> FedResult<HttpResponse> {
+async fn comment(req: HttpRequest, path: web::Path<i64>, data: FedData) -> FedResult<HttpResponse> {
     let comment = comments::get(objects_db(&data), path.into_inner()).await?;
-    serve_post(&data, comment.map(DbPost::Comment)).await
+    serve_post(&req, &data, comment.map(DbPost::Comment)).await
 }
 
 async fn replies(

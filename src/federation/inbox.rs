@@ -19,8 +19,8 @@ use url::Url;
 use super::{
     delivery,
     objects::{DbPerson, DbPost},
-    outbox,
-    protocol::{object_id, object_type, ActivityJson, PersonJson, PostJson},
+    outbox, peers,
+    protocol::{object_id, object_type, ActivityJson, PersonJson, PostJson, PUBLIC},
     verification::{self, Claim, Scheme},
     FedData, FedResult, FederationError,
 };
@@ -29,7 +29,7 @@ use crate::{
     config::Switch,
     db::{
         actors::{self, ActorRow},
-        comments, moderation, peer_signatures, stories,
+        comments, moderation, notifications, peer_signatures, quotes, stories,
         votes::{self, Target},
     },
     rate_limit::Action,
@@ -180,14 +180,29 @@ async fn verify_and_receive(
             tracing::warn!(host, %error, "could not note the peer's signature scheme");
         }
     }
+    // What the peer runs, from its User-Agent: the shape of what lien sends it (see `peers`).
+    let software = req
+        .headers()
+        .get(actix_web::http::header::USER_AGENT)
+        .and_then(|ua| ua.to_str().ok())
+        .and_then(peers::from_user_agent);
+    let host = delivery::host_of(&activity.actor);
     let activity = InboxActivity(activity);
     SIGNER
         .scope(signer, async {
             activity.verify(&data).await?;
             activity.receive(&data).await?;
-            Ok(HttpResponse::Ok().finish())
+            Ok::<_, FederationError>(())
         })
-        .await
+        .await?;
+    // Verified and handled: the host's software is known for what lien sends it later.
+    if let Some(software) = software {
+        if let Err(error) = peers::remember(&data.db.write, &host, software).await {
+            // Only the shape of later deliveries depends on it: the activity stays accepted.
+            tracing::warn!(%host, %error, "could not record a peer's software");
+        }
+    }
+    Ok(HttpResponse::Ok().finish())
 }
 
 /// Refuses, with 400 before any work, an activity naming more than [`MAX_NAMED_OBJECTS`]
@@ -347,6 +362,7 @@ async fn handle(activity: &ActivityJson, actor: &ActorRow, data: &FedData) -> Fe
         "Dislike" => vote(activity, actor, data, -1).await,
         "Announce" => announce(activity, actor, data).await,
         "Flag" => flag(activity, actor, data).await,
+        "QuoteRequest" => quote_request(activity, actor, data).await,
         // Other types (Add, Move, …) are not handled yet; accepting them keeps peers from retrying.
         _ => Ok(()),
     }
@@ -540,7 +556,7 @@ async fn create(activity: &ActivityJson, actor: &ActorRow, data: &FedData) -> Fe
         Some(parent_id) => {
             let Some(parent) = DbPost::find(db, parent_id.as_str()).await? else {
                 tracing::debug!(id = %post.id, parent = %parent_id, "reply to an unknown post ignored");
-                return Ok(());
+                return mentions_only(&post, actor, data).await;
             };
             // A locked thread takes no new comments, from any server.
             let locked = match &parent {
@@ -561,7 +577,7 @@ async fn create(activity: &ActivityJson, actor: &ActorRow, data: &FedData) -> Fe
         None => {
             if groups.is_empty() && !actors::has_local_followers(db, actor.id).await? {
                 tracing::debug!(id = %post.id, "post from an actor nobody here follows ignored");
-                return Ok(());
+                return mentions_only(&post, actor, data).await;
             }
             None
         }
@@ -576,6 +592,36 @@ async fn create(activity: &ActivityJson, actor: &ActorRow, data: &FedData) -> Fe
     if let (super::objects::Stored::Story(id), false) = (stored, groups.is_empty()) {
         crate::db::groups::mark_posted_to_group(db, id).await?;
     }
+    Ok(())
+}
+
+/// A post lien keeps no copy of (its author is followed by nobody here, or it answers something
+/// lien does not have): if it is public and mentions local people, they are told, with its text
+/// and a link to the original; replying from lien opens it here first. Anything else is dropped.
+/// (Not a story: who is mentioned by whom must not decide what lien's front pages show.)
+async fn mentions_only(post: &PostJson, actor: &ActorRow, data: &FedData) -> FedResult<()> {
+    let public = post.to.iter().chain(&post.cc).any(|a| a.as_str() == PUBLIC);
+    let mentioned: Vec<String> = post.mentions().into_iter().map(String::from).collect();
+    if !public || mentioned.is_empty() {
+        return Ok(());
+    }
+    let html = crate::markdown::sanitize(&post.html());
+    // The original's page, when it is on the author's server (a link elsewhere could be anything).
+    let url = post
+        .url
+        .as_ref()
+        .filter(|u| matches!(u.scheme(), "https" | "http") && u.host() == post.id.host())
+        .unwrap_or(&post.id);
+    let told = notifications::remote_mention(
+        &data.db.write,
+        post.id.as_str(),
+        actor.id,
+        url.as_str(),
+        &html,
+        &mentioned,
+    )
+    .await?;
+    tracing::debug!(id = %post.id, told, "mention from an account nobody here follows");
     Ok(())
 }
 
@@ -637,8 +683,8 @@ async fn update(activity: &ActivityJson, actor: &ActorRow, data: &FedData) -> Fe
         super::group::posted_to(&mut post, data).await?;
     }
     let Some(existing) = DbPost::find(&data.db.write, post.id.as_str()).await? else {
-        // An edit of something we never had: nothing to change.
-        return Ok(());
+        // An edit of something we never had: only the mentions it makes are kept up to date.
+        return mentions_only(&post, actor, data).await;
     };
     if existing.author_id() != actor.id {
         return Err(FederationError::Forbidden(
@@ -682,6 +728,8 @@ async fn delete(activity: &ActivityJson, actor: &ActorRow, data: &FedData) -> Fe
         return Ok(());
     }
     let Some(post) = DbPost::find(db, target.as_str()).await? else {
+        // A post that quoted one of ours: its quote no longer counts.
+        quotes::quote_deleted(db, target.as_str(), actor.id).await?;
         return Ok(());
     };
     if post.author_id() != actor.id {
@@ -719,6 +767,90 @@ async fn vote(
     };
     let mut tx = db.begin().await?;
     votes::cast(&mut tx, actor.id, target, value, Some(activity.id.as_str())).await?;
+    tx.commit().await?;
+    Ok(())
+}
+
+/// A `QuoteRequest` (FEP-044f, as Mastodon 4.5 sends it): someone quotes a local story or
+/// comment. Public posts may be quoted by anyone, so it is answered with an `Accept` whose
+/// `result` is a `QuoteAuthorization` lien serves; a post that is gone gets a `Reject`. The
+/// quoting post (`instrument`, embedded or fetched) must be the requester's, on its server, and
+/// must quote exactly the requested post. A story counts its quotes as it counts boosts.
+async fn quote_request(activity: &ActivityJson, actor: &ActorRow, data: &FedData) -> FedResult<()> {
+    let target = named_object(activity)?;
+    let db = &data.db.write;
+    let Some(post) = DbPost::find(db, target.as_str())
+        .await?
+        .filter(DbPost::is_local)
+    else {
+        return Err(FederationError::NotFound);
+    };
+    let instrument = match &activity.instrument {
+        Some(serde_json::Value::Object(_)) => activity.instrument.clone().unwrap_or_default(),
+        Some(serde_json::Value::String(id)) => {
+            let id: Url = id
+                .parse()
+                .map_err(|_| FederationError::BadRequest("the instrument is not a URL".into()))?;
+            // Only the requester's own server is asked for it.
+            verify_domains_match(&id, &activity.actor).map_err(|_| {
+                FederationError::Forbidden("the quoting post lives on another server".into())
+            })?;
+            let fetched =
+                activitypub_federation::fetch::fetch_object_http::<_, serde_json::Value>(&id, data)
+                    .await?
+                    .object;
+            if object_id(&fetched).as_ref() != Some(&id) {
+                return Err(FederationError::BadRequest(
+                    "the fetched quote is another post".into(),
+                ));
+            }
+            fetched
+        }
+        _ => {
+            return Err(FederationError::BadRequest(
+                "a quote request names the quoting post as its instrument".into(),
+            ))
+        }
+    };
+    let quote: PostJson = serde_json::from_value(instrument.clone())
+        .map_err(|e| FederationError::BadRequest(format!("the instrument is not a post: {e}")))?;
+    check_authorship(&quote, actor)?;
+    let quotes_target = ["quote", "quoteUri", "quoteUrl", "_misskey_quote"]
+        .iter()
+        .any(|key| instrument.get(key).and_then(|q| q.as_str()) == Some(target.as_str()));
+    if !quotes_target {
+        return Err(FederationError::BadRequest(
+            "the instrument does not quote the requested post".into(),
+        ));
+    }
+    let author = actors::by_id(db, post.author_id())
+        .await?
+        .ok_or(FederationError::NotFound)?;
+    let mut tx = db.begin().await?;
+    if post.is_deleted() {
+        outbox::quote_answered(&mut tx, data, &author, actor, activity, &quote.id, None).await?;
+    } else {
+        let quoted = match &post {
+            DbPost::Story(story) => quotes::Quoted::Story(story.id),
+            DbPost::Comment(comment) => quotes::Quoted::Comment(comment.id),
+        };
+        let id = quotes::authorize(
+            db,
+            &quoted,
+            actor.id,
+            activity.id.as_str(),
+            quote.id.as_str(),
+        )
+        .await
+        .map_err(|e| match e {
+            sqlx::Error::RowNotFound => {
+                FederationError::Forbidden("that post quotes something else here".into())
+            }
+            e => e.into(),
+        })?;
+        outbox::quote_answered(&mut tx, data, &author, actor, activity, &quote.id, Some(id))
+            .await?;
+    }
     tx.commit().await?;
     Ok(())
 }

@@ -14,6 +14,7 @@ pub mod inbox;
 pub mod note_story;
 pub mod objects;
 pub mod outbox;
+pub mod peers;
 pub mod protocol;
 pub mod resolve;
 pub mod signing;

@@ -31,12 +31,7 @@ pub struct StoryParts {
 /// The story a remote top-level post makes. `html` is the post's sanitized HTML.
 pub fn story_parts(post: &PostJson, html: &str) -> StoryParts {
     let tags = usable_tags(post);
-    if let Some(name) = post
-        .name
-        .as_deref()
-        .map(str::trim)
-        .filter(|n| !n.is_empty())
-    {
+    if let Some(name) = post.title().map(str::trim).filter(|n| !n.is_empty()) {
         return StoryParts {
             link: post.link(),
             title: cut_at_word(&collapse(name), MAX_TITLE),

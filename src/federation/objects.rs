@@ -15,7 +15,9 @@ use url::Url;
 
 use super::{
     check_peer_url,
-    protocol::{AttributedTo, Endpoints, Image, PersonJson, PostJson, Source, PUBLIC},
+    protocol::{
+        quote_policy, AttributedTo, Endpoints, Image, PersonJson, PostJson, Source, PUBLIC,
+    },
     FedData, FederationError,
 };
 use crate::{
@@ -263,50 +265,59 @@ impl DbPost {
     }
 }
 
-/// A story as a `Page` (SPEC section 5). `origin` is this instance's public origin.
+/// A story as a `Page`, in the shape that reads well on every server we know of (README,
+/// "How a lien story looks elsewhere", which also says where this departs from SPEC section 5):
+/// the title in `name`; `url` the shared link (Mastodon up to 4.6 shows no other link of a `Page`)
+/// or, for a text story, its page here; `content` the title as a link to the shared URL, the
+/// linked page's description and the story's own text, as HTML; the link again as the first
+/// attachment (where Lemmy, PieFed and Mbin look for it); the thumbnail in `image` (an image
+/// attachment would become media and hide Mastodon's link card); no `summary`, which nearly every
+/// microblogging server shows as a content warning. `software` is the peer's (see `peers`), for
+/// the few servers that get a variant. `origin` is this instance's public origin.
 pub fn story_json(
     story: &Story,
     author: &ActorRow,
     origin: &str,
+    software: Option<&str>,
 ) -> Result<PostJson, FederationError> {
     let page = if story.local {
         format!("{origin}/s/{}", story.id)
     } else {
         story.ap_id.clone()
     };
-    let mut summary = String::new();
+    let mut content = String::new();
     let mut attachment = Vec::new();
     if let Some(link) = &story.url {
-        // Mastodon builds its preview card from the first link of the summary.
-        let shown = html_escape(link);
-        summary.push_str(&format!(r#"<p><a href="{shown}">{shown}</a></p>"#));
-        attachment.push(json!({ "type": "Link", "href": link }));
+        content.push_str(&format!(
+            r#"<p><a href="{}">{}</a></p>"#,
+            html_escape(link),
+            html_escape(&story.title)
+        ));
+        attachment.push(json!({ "type": "Link", "href": link, "mediaType": "text/html" }));
+        if let Some(description) = &story.preview.description {
+            content.push_str(&format!("<p>{}</p>", html_escape(description)));
+        }
     }
-    // `content` is the link and the story's own text; the summary, which Mastodon shows, also
-    // carries what the linked page says about itself.
-    let mut content = summary.clone();
     content.push_str(&story.body_html);
-    if let Some(description) = &story.preview.description {
-        summary.push_str(&format!("<p>{}</p>", html_escape(description)));
-    }
-    summary.push_str(&story.body_html);
-    let thumbnail = story
-        .preview
-        .image
-        .as_ref()
-        .map(|name| json!({ "type": "Image", "url": format!("{origin}/media/{name}") }));
-    Ok(PostJson {
+    let thumbnail = story.preview.image.as_ref().map(|name| {
+        let mut image = json!({ "type": "Image", "url": format!("{origin}/media/{name}") });
+        if let Some(media_type) = crate::preview::media_type(name) {
+            image["mediaType"] = json!(media_type);
+        }
+        image
+    });
+    let mut json = PostJson {
         kind: "Page".to_owned(),
         id: url(&story.ap_id)?,
         attributed_to: AttributedTo::One(url(&author.ap_id)?),
         name: Some(story.title.clone()),
-        url: Some(url(&page)?),
+        url: Some(url(story.url.as_deref().unwrap_or(&page))?),
         in_reply_to: None,
-        summary: Some(summary),
+        summary: None,
         content: Some(content),
         content_map: None,
         media_type: Some("text/html".to_owned()),
-        source: (!story.body.is_empty()).then(|| Source { content: story.body.clone(), media_type: "text/markdown".to_owned() }),
+        source: None,
         attachment,
         tag: story
             .tags
@@ -319,11 +330,43 @@ pub fn story_json(
         to: vec![url(PUBLIC)?],
         cc: vec![url(&DbPerson(author.clone()).followers_url())?],
         sensitive: Some(false),
-        icon: thumbnail.clone(),
+        icon: None,
         image: thumbnail,
         audience: None,
         context: None,
-    })
+        name_map: None,
+        interaction_policy: story.local.then(quote_policy),
+    };
+    match software {
+        // Both take `name` as a content warning when there is no `summary` (GoToSocial's
+        // `ASStatusToStatus`, Takahe's `summary or name`), and neither reads `nameMap` (go-fed
+        // parses a map as a language string, which GoToSocial's `ExtractName` ignores): the title
+        // moves to `nameMap`, and `content`, which opens with it, shows it.
+        Some("gotosocial" | "takahe") => {
+            json.name_map = json.name.take().map(|title| {
+                [("und".to_owned(), Value::String(title))]
+                    .into_iter()
+                    .collect()
+            });
+        }
+        // Mastodon shows a `Page` as `name`, `summary` and `url`, and ignores `content`; for a
+        // `Page`, `summary` is body text there, not a warning (`status_parser.rb`
+        // `processed_spoiler_text`). The linked page's description comes in its link card.
+        Some("mastodon") if !story.body_html.is_empty() => {
+            json.summary = Some(story.body_html.clone());
+        }
+        // They prefer Markdown `source` to `content`, and show the title and link from `name` and
+        // the attachment already: `source` is the story's own text, possibly empty, so neither is
+        // repeated in the body (and a lien peer does not keep the description as text).
+        Some("lien" | "lemmy" | "piefed" | "mbin") => {
+            json.source = Some(Source {
+                content: story.body.clone(),
+                media_type: "text/markdown".to_owned(),
+            });
+        }
+        _ => {}
+    }
+    Ok(json)
 }
 
 /// Where a post of `story`'s discussion belongs, for peers: the group of the story's first tag
@@ -425,6 +468,8 @@ pub fn comment_json(
         icon: None,
         audience: None,
         context: None,
+        name_map: None,
+        interaction_policy: comment.local.then(quote_policy),
     })
 }
 
@@ -435,13 +480,24 @@ pub async fn post_json(
     origin: &str,
     local_host: &str,
 ) -> Result<PostJson, FederationError> {
+    post_json_for(db, post, origin, local_host, None).await
+}
+
+/// [`post_json`] in the variant for a peer running `software` (see `peers`).
+pub async fn post_json_for(
+    db: &mut sqlx::PgConnection,
+    post: &DbPost,
+    origin: &str,
+    local_host: &str,
+    software: Option<&str>,
+) -> Result<PostJson, FederationError> {
     let author = actors::by_id(&mut *db, post.author_id())
         .await?
         .ok_or(FederationError::NotFound)?;
     let group_tags = crate::db::groups::story_group_tags(&mut *db, post.story_id()).await?;
     match post {
         DbPost::Story(story) => {
-            let mut json = story_json(story, &author, origin)?;
+            let mut json = story_json(story, &author, origin, software)?;
             place_in_discussion(&mut json, story, &group_tags, origin)?;
             Ok(json)
         }
@@ -461,6 +517,23 @@ fn html_escape(s: &str) -> String {
         .replace('<', "&lt;")
         .replace('>', "&gt;")
         .replace('"', "&quot;")
+}
+
+/// `html` without its first paragraph when that paragraph is only a link to `link`.
+fn without_link_paragraph(html: &str, link: &Url) -> String {
+    let trimmed = html.trim_start();
+    let Some(end) = trimmed.find("</p>") else {
+        return html.to_owned();
+    };
+    let first = &trimmed[..end];
+    let opens_with_link = [link.as_str(), link.as_str().trim_end_matches('/')]
+        .iter()
+        .any(|l| first.starts_with(&format!(r#"<p><a href="{}""#, html_escape(l))));
+    if opens_with_link && first.matches("<a ").count() == 1 && first.ends_with("</a>") {
+        trimmed[end + "</p>".len()..].trim_start().to_owned()
+    } else {
+        html.to_owned()
+    }
 }
 
 #[async_trait]
@@ -548,10 +621,13 @@ impl DbPost {
             .filter(|s| s.media_type == "text/markdown")
             .map(|s| s.content.clone());
         let published = json.published.unwrap_or_else(Utc::now);
+        // The original's page: `url`, unless it is the object itself or (lien's and Lemmy's
+        // `Page`s) the shared link.
+        let shared_link = json.link();
         let remote_url = json
             .url
             .as_ref()
-            .filter(|u| *u != &json.id)
+            .filter(|u| *u != &json.id && Some(*u) != shared_link.as_ref())
             .map(Url::as_str);
         let db = &data.db.write;
         match parent {
@@ -587,11 +663,15 @@ impl DbPost {
                     .as_ref()
                     .map(|l| (l.to_string(), links::url_key(l), links::domain(l)));
                 let title = parts.title;
-                // A lien Page's content starts with the link paragraph of its summary; the page
-                // shows the link already, so keep only the description. A status whose whole
-                // text is the title has no body beyond it.
+                // A lien Page's content opens with the link as a paragraph (the title or, before,
+                // the URL as its text); the page shows the link already, so the body is the
+                // story's own text: its Markdown source, else the content after that paragraph.
+                // A status whose whole text is the title has no body beyond it.
                 let body_html = match (&link, json.kind.as_str()) {
-                    (Some(_), "Page") => source.as_deref().map(markdown::render).unwrap_or(html),
+                    (Some(link), "Page") => match source.as_deref() {
+                        Some(source) => markdown::render(source),
+                        None => without_link_paragraph(&html, link),
+                    },
                     _ if parts.title_is_whole_text => String::new(),
                     _ => html,
                 };

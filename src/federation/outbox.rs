@@ -2,13 +2,16 @@
 //! the change's transaction and only queues (see `delivery`), so a change and its deliveries commit
 //! together or not at all, and no request waits on another server.
 
+use std::collections::BTreeMap;
+
 use serde_json::{json, Value};
 use sqlx::{Postgres, Transaction};
 use url::Url;
 
 use super::{
     delivery::{self, Signer},
-    objects::{post_json, reply_target, DbPost},
+    objects::{post_json_for, reply_target, DbPost},
+    peers,
     protocol::{context, PUBLIC},
     FedResult,
 };
@@ -110,7 +113,8 @@ async fn to_audience(
     queue(tx, state, activity, Signer::Person(author.id), inboxes).await
 }
 
-/// A local post was created (`Create`) or edited (`Update`).
+/// A local post was created (`Create`) or edited (`Update`). A story goes to each server in the
+/// variant of its `Page` that reads well there (`peers`), under the same activity id.
 pub async fn post_published(
     tx: &mut Transaction<'_, Postgres>,
     state: &AppState,
@@ -118,20 +122,145 @@ pub async fn post_published(
     kind: &str,
 ) -> FedResult<()> {
     let origin = state.config.origin();
-    let object = post_json(tx, post, &origin, &state.config.host()).await?;
     let author = author_of(tx, post).await?;
-    let activity = json!({
-        "id": new_activity_id(&origin),
-        "type": kind,
-        "actor": author.ap_id,
-        "object": object,
-        "to": object.to,
-        "cc": object.cc,
-        "published": chrono::Utc::now(),
-    });
-    to_audience(tx, state, post, &author, activity.clone()).await?;
+    let activity_id = new_activity_id(&origin);
+    let inboxes = audience(tx, post).await?;
+    let mut by_software: BTreeMap<Option<String>, Vec<Url>> = BTreeMap::new();
+    if matches!(post, DbPost::Story(_)) {
+        let hosts: Vec<String> = inboxes.iter().map(delivery::host_of).collect();
+        let known = peers::software_of(&mut **tx, &hosts).await?;
+        for (inbox, host) in inboxes.into_iter().zip(hosts) {
+            by_software
+                .entry(known.get(&host).cloned())
+                .or_default()
+                .push(inbox);
+        }
+    } else {
+        by_software.insert(None, inboxes);
+    }
+    // One activity id, and for each kind of server the shape of the post it reads best; the
+    // groups announce the canonical one.
+    let mut canonical = None;
+    for (software, inboxes) in by_software {
+        let object =
+            post_json_for(tx, post, &origin, &state.config.host(), software.as_deref()).await?;
+        let activity = json!({
+            "id": activity_id,
+            "type": kind,
+            "actor": author.ap_id,
+            "object": object,
+            "to": object.to,
+            "cc": object.cc,
+            "published": chrono::Utc::now(),
+        });
+        if software.is_none() {
+            canonical = Some(activity.clone());
+        }
+        queue(tx, state, activity, Signer::Person(author.id), inboxes).await?;
+    }
+    let canonical = match canonical {
+        Some(activity) => activity,
+        None => {
+            let object = post_json_for(tx, post, &origin, &state.config.host(), None).await?;
+            json!({
+                "id": activity_id,
+                "type": kind,
+                "actor": author.ap_id,
+                "object": object,
+                "to": object.to,
+                "cc": object.cc,
+                "published": chrono::Utc::now(),
+            })
+        }
+    };
     let new_story = kind == "Create" && matches!(post, DbPost::Story(_));
-    super::announce::about_post(tx, state, post, &activity, new_story).await
+    super::announce::about_post(tx, state, post, &canonical, new_story).await
+}
+
+/// The preview of a local story's link is ready: `Update(Page)`, now with the description and
+/// thumbnail, to everyone who got its `Create` (its author's followers), unless the story is gone.
+/// Chosen over holding the `Create` back: a preview can take minutes (retries after 1 and 5
+/// minutes) and a story should not wait on another site; Mastodon, which builds its own card and
+/// ignores a `Page`'s `content`, takes the `Update` as no significant change and marks nothing.
+pub async fn preview_ready(state: &AppState, story_id: i64) -> FedResult<()> {
+    let mut tx = state.db.write.begin().await?;
+    let Some(story) = crate::db::stories::get(&mut *tx, story_id).await? else {
+        return Ok(());
+    };
+    if !story.local || story.deleted_at.is_some() || story.removed_at.is_some() {
+        return Ok(());
+    }
+    post_published(&mut tx, state, &DbPost::Story(story), "Update").await?;
+    tx.commit().await?;
+    Ok(())
+}
+
+/// A quote request for `author`'s post, answered (FEP-044f, the shapes Mastodon 4.5's `accept.rb`
+/// expects): `Accept` by the quoted post's author, embedding the request by ids, with the
+/// authorization `P/quote_authorizations/{id}` as `result`; or, without one, `Reject`. Sent to the
+/// requester's own inbox.
+pub async fn quote_answered(
+    tx: &mut Transaction<'_, Postgres>,
+    state: &AppState,
+    author: &ActorRow,
+    quoter: &ActorRow,
+    request: &super::protocol::ActivityJson,
+    quote: &Url,
+    authorization: Option<i64>,
+) -> FedResult<()> {
+    let origin = state.config.origin();
+    let mut activity = json!({
+        "id": new_activity_id(&origin),
+        "type": if authorization.is_some() { "Accept" } else { "Reject" },
+        "actor": author.ap_id,
+        "to": [quoter.ap_id],
+        "object": {
+            "id": request.id,
+            "type": "QuoteRequest",
+            "actor": request.actor,
+            "object": request.object.as_str().map(str::to_owned)
+                .or_else(|| super::protocol::object_id(&request.object).map(String::from)),
+            "instrument": quote,
+        },
+    });
+    if let Some(id) = authorization {
+        activity["result"] = json!(authorization_id(&origin, id));
+    }
+    queue_to_person(tx, state, activity, author, quoter).await
+}
+
+/// The id of a quote authorization lien serves.
+pub fn authorization_id(origin: &str, id: i64) -> String {
+    format!("{origin}/quote_authorizations/{id}")
+}
+
+/// A local post is going: the quotes it authorized are revoked, each with a `Delete` of its
+/// `QuoteAuthorization` to the quoter (Mastodon's `delete.rb` `revoke_quote`).
+async fn quotes_revoked(
+    tx: &mut Transaction<'_, Postgres>,
+    state: &AppState,
+    post: &DbPost,
+    author: &ActorRow,
+) -> FedResult<()> {
+    let quoted = match post {
+        DbPost::Story(story) => crate::db::quotes::Quoted::Story(story.id),
+        DbPost::Comment(comment) => crate::db::quotes::Quoted::Comment(comment.id),
+    };
+    let origin = state.config.origin();
+    for (id, quoter_id) in crate::db::quotes::live_for(&mut **tx, &quoted).await? {
+        let Some(quoter) = actors::by_id(&mut **tx, quoter_id).await? else {
+            continue;
+        };
+        let activity = json!({
+            "id": new_activity_id(&origin),
+            "type": "Delete",
+            "actor": author.ap_id,
+            "to": [quoter.ap_id],
+            "object": { "id": authorization_id(&origin, id), "type": "QuoteAuthorization" },
+        });
+        queue_to_person(tx, state, activity, author, &quoter).await?;
+    }
+    Ok(())
 }
 
 /// A local post was deleted: `Delete` with a `Tombstone`, to everyone who heard of it, and
@@ -160,6 +289,7 @@ async fn author_delete(
         "object": { "id": post.ap_id(), "type": "Tombstone" },
         "to": [PUBLIC],
     });
+    quotes_revoked(tx, state, post, &author).await?;
     to_audience(tx, state, post, &author, activity.clone()).await?;
     Ok(activity)
 }

@@ -17,7 +17,8 @@ use url::Url;
 pub const PUBLIC: &str = "https://www.w3.org/ns/activitystreams#Public";
 
 /// The JSON-LD context lien sends: ActivityStreams, the security vocabulary for `publicKey`, and
-/// the few extension terms peers understand (Mastodon's `Hashtag`, `sensitive`).
+/// the few extension terms peers understand (Mastodon's `Hashtag`, `sensitive`; the quote-post
+/// terms of FEP-044f as Mastodon 4.5 spells them in `adapter.rb`).
 pub fn context() -> Value {
     serde_json::json!([
         "https://www.w3.org/ns/activitystreams",
@@ -25,9 +26,26 @@ pub fn context() -> Value {
         {
             "Hashtag": "as:Hashtag",
             "sensitive": "as:sensitive",
-            "manuallyApprovesFollowers": "as:manuallyApprovesFollowers"
+            "manuallyApprovesFollowers": "as:manuallyApprovesFollowers",
+            "gts": "https://gotosocial.org/ns#",
+            "interactionPolicy": {"@id": "gts:interactionPolicy", "@type": "@id"},
+            "canQuote": {"@id": "gts:canQuote", "@type": "@id"},
+            "automaticApproval": {"@id": "gts:automaticApproval", "@type": "@id"},
+            "manualApproval": {"@id": "gts:manualApproval", "@type": "@id"},
+            "interactingObject": {"@id": "gts:interactingObject", "@type": "@id"},
+            "interactionTarget": {"@id": "gts:interactionTarget", "@type": "@id"},
+            "QuoteRequest": "https://w3id.org/fep/044f#QuoteRequest",
+            "QuoteAuthorization": "https://w3id.org/fep/044f#QuoteAuthorization",
+            "quote": {"@id": "https://w3id.org/fep/044f#quote", "@type": "@id"},
+            "quoteAuthorization": {"@id": "https://w3id.org/fep/044f#quoteAuthorization", "@type": "@id"}
         }
     ])
+}
+
+/// Who may quote a public post (FEP-044f, as Mastodon's `note_serializer.rb` publishes it):
+/// anyone, approved at once. Without it Mastodon 4.5 lets nobody quote the post.
+pub fn quote_policy() -> Value {
+    serde_json::json!({ "canQuote": { "automaticApproval": [PUBLIC] } })
 }
 
 /// Wraps a document with lien's context.
@@ -209,6 +227,13 @@ pub struct PostJson {
     /// The discussion a post belongs to (FEP-7888): a local story's context collection.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub context: Option<Value>,
+    /// The title by language: what lien sends GoToSocial and Takahe instead of `name`, and what
+    /// some peers send beside or instead of it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name_map: Option<serde_json::Map<String, Value>>,
+    /// Who may quote the post (FEP-044f).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub interaction_policy: Option<Value>,
 }
 
 /// One JSON value or a list of them. (The library's `deserialize_one_or_many` cannot serve here: a
@@ -260,6 +285,15 @@ impl PostJson {
             .and_then(|map| map.values().find_map(Value::as_str))
             .unwrap_or_default()
             .to_owned()
+    }
+
+    /// The title: `name`, else the first entry of `nameMap`.
+    pub fn title(&self) -> Option<&str> {
+        self.name.as_deref().or_else(|| {
+            self.name_map
+                .as_ref()
+                .and_then(|map| map.values().find_map(Value::as_str))
+        })
     }
 
     /// The shared link of a story: a `Link` attachment (lien, Lemmy), else a `url` that is not
@@ -351,6 +385,9 @@ pub struct ActivityJson {
     /// What a `Flag` says about what it reports (Mastodon's report comment).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub content: Option<String>,
+    /// The quoting post of a `QuoteRequest` (FEP-044f), embedded or by id.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub instrument: Option<Value>,
     /// Every other field, kept so that a group can announce the activity unchanged (Lemmy's
     /// `audience`, its `Flag` reason and removal reason in `summary`...).
     #[serde(flatten)]
@@ -405,6 +442,26 @@ mod tests {
         .unwrap();
         assert_eq!(note.html(), "<p>hi</p>");
         assert_eq!(note.to.len(), 1);
+    }
+
+    #[test]
+    fn name_map_stands_in_for_name() {
+        let page = |extra: Value| -> PostJson {
+            let mut json = serde_json::json!({
+                "type": "Page", "id": "https://g.example/s/1",
+                "attributedTo": "https://g.example/u/a", "to": PUBLIC
+            });
+            json.as_object_mut()
+                .unwrap()
+                .extend(extra.as_object().unwrap().clone());
+            serde_json::from_value(json).unwrap()
+        };
+        let long = "t".repeat(200);
+        let mapped = page(serde_json::json!({"nameMap": {"und": long}}));
+        assert_eq!(mapped.title(), Some(long.as_str()));
+        let both = page(serde_json::json!({"name": "N", "nameMap": {"en": "M"}}));
+        assert_eq!(both.title(), Some("N"));
+        assert_eq!(page(serde_json::json!({})).title(), None);
     }
 }
 

@@ -390,11 +390,19 @@ async fn notifications_feed(
     );
     let notes = crate::db::notifications::newest(&state.db.read, owner, FEED_SIZE).await?;
     let ids: Vec<i64> = notes.iter().map(|n| n.comment_id).collect();
-    let mut rows = comments::by_ids(&state.db.read, &ids).await?;
-    rows.sort_by_key(|c| std::cmp::Reverse(c.created_at));
-    let items: Vec<Item> = rows
+    let rows = comments::by_ids(&state.db.read, &ids).await?;
+    let mentions =
+        crate::db::notifications::newest_remote_mentions(&state.db.read, owner, FEED_SIZE).await?;
+    let mut items: Vec<Item> = rows
         .iter()
         .map(|c| feeds::comment_item(&channel.origin, c))
+        .chain(
+            mentions
+                .iter()
+                .map(|m| feeds::remote_mention_item(&channel.origin, m)),
+        )
         .collect();
+    items.sort_by_key(|item| std::cmp::Reverse(item.published));
+    items.truncate(FEED_SIZE as usize);
     respond(&req, path.format, &channel, &items).await
 }

@@ -13,7 +13,7 @@ use super::{
     views::{CommentView, Layout},
 };
 use crate::{
-    db::{comments, notifications},
+    db::{accounts::handle, comments, notifications},
     error::AppResult,
 };
 
@@ -30,11 +30,22 @@ pub struct NotificationView {
     pub c: CommentView,
 }
 
+/// A mention in a post lien keeps no copy of (its author is followed by nobody here): its text,
+/// a link to the original, and a way to answer it from here (search opens it as a discussion).
+pub struct RemoteMentionView {
+    pub author: String,
+    pub content_html: String,
+    pub url: String,
+    pub reply_path: String,
+    pub unread: bool,
+}
+
 #[derive(Template)]
 #[template(path = "notifications.html")]
 struct NotificationsPage {
     page: Layout,
     items: Vec<NotificationView>,
+    mentions: Vec<RemoteMentionView>,
     feed_url: String,
 }
 
@@ -58,8 +69,30 @@ async fn show(ctx: Ctx) -> AppResult<HttpResponse> {
             })
         })
         .collect();
+    let remote = notifications::newest_remote_mentions(db, viewer.id, SHOWN).await?;
+    let mentions = remote
+        .iter()
+        .map(|m| RemoteMentionView {
+            author: handle(&m.author_name, m.author_host.as_deref()),
+            content_html: m.content_html.clone(),
+            url: m.url.clone(),
+            reply_path: format!(
+                "/search?q={}",
+                url::form_urlencoded::byte_serialize(m.ap_id.as_bytes()).collect::<String>()
+            ),
+            unread: m.read_at.is_none(),
+        })
+        .collect();
+    let mut marked = false;
     if let (Some(newest), true) = (notes.first(), notes.iter().any(|n| n.read_at.is_none())) {
         notifications::mark_read(db, viewer.id, newest.id).await?;
+        marked = true;
+    }
+    if let (Some(newest), true) = (remote.first(), remote.iter().any(|m| m.read_at.is_none())) {
+        notifications::mark_remote_mentions_read(db, viewer.id, newest.id).await?;
+        marked = true;
+    }
+    if marked {
         // The unread count in the header comes from the session cache.
         ctx.state.caches.invalidate();
     }
@@ -67,6 +100,7 @@ async fn show(ctx: Ctx) -> AppResult<HttpResponse> {
     render(&NotificationsPage {
         page: Layout::new(&ctx, "Notifications"),
         items,
+        mentions,
         feed_url: format!("{}/notifications/{token}.rss", ctx.state.config.origin()),
     })
 }

@@ -92,6 +92,7 @@ pub struct StoryView {
     pub score: i32,
     pub comment_count: i32,
     pub boost_count: i32,
+    pub quote_count: i32,
     pub author: String,
     pub author_href: String,
     /// The home instance of a federated story.
@@ -121,6 +122,7 @@ impl StoryView {
             score: story.score,
             comment_count: story.comment_count,
             boost_count: story.boost_count,
+            quote_count: story.quote_count,
             author: handle(&story.author_name, story.author_host.as_deref()),
             author_href: profile_href(&story.author_name, story.author_host.as_deref()),
             origin: story.author_host.clone(),

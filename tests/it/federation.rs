@@ -205,13 +205,25 @@ async fn objects_answer_as_activitypub_json_and_discovery_works() {
     let page: Value = response.json().await.unwrap();
     assert_eq!(page["type"], "Page");
     assert_eq!(page["id"], format!("{}/s/{story}", a.address));
-    assert_eq!(page["url"], format!("{}/s/{story}", a.address));
+    // The shape that reads well everywhere (README, "How a lien story looks elsewhere"): the
+    // shared link as `url` and first attachment, the title linked to it opening `content`, no
+    // `summary` (a content warning nearly everywhere), and quotes open to anyone.
+    assert_eq!(page["url"], "https://example.com/x");
     assert_eq!(page["name"], "A Page");
-    assert_eq!(page["attachment"][0]["href"], "https://example.com/x");
-    assert!(page["summary"]
-        .as_str()
-        .unwrap()
-        .starts_with(r#"<p><a href="https://example.com/x">"#));
+    assert_eq!(
+        page["attachment"][0],
+        serde_json::json!({"type": "Link", "href": "https://example.com/x", "mediaType": "text/html"})
+    );
+    assert_eq!(
+        page["content"],
+        r#"<p><a href="https://example.com/x">A Page</a></p>"#
+    );
+    assert_eq!(page["mediaType"], "text/html");
+    assert!(page.get("summary").is_none() && page.get("source").is_none());
+    assert_eq!(
+        page["interactionPolicy"]["canQuote"]["automaticApproval"][0],
+        "https://www.w3.org/ns/activitystreams#Public"
+    );
     assert_eq!(page["attributedTo"], format!("{}/users/alice", a.address));
     assert_eq!(page["tag"][0]["type"], "Hashtag");
     assert_eq!(

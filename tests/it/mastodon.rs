@@ -28,19 +28,19 @@ pub(crate) struct Account {
     private_pem: String,
 }
 
-struct FakeState {
-    origin: String,
+pub(crate) struct FakeState {
+    pub(crate) origin: String,
     accounts: Vec<Account>,
     statuses: Mutex<HashMap<String, String>>,
     /// What lien delivered: (path, activity), accepted only when the signature checks out.
     received: Mutex<Vec<(String, Value)>>,
-    problems: Mutex<Vec<String>>,
+    pub(crate) problems: Mutex<Vec<String>>,
     /// Public keys of lien's people, by key id, to check lien's signatures.
     lien_keys: Mutex<HashMap<String, String>>,
 }
 
 pub(crate) struct FakeMastodon {
-    state: Arc<FakeState>,
+    pub(crate) state: Arc<FakeState>,
     lien_host: String,
     client: reqwest::Client,
 }
@@ -169,10 +169,18 @@ impl FakeMastodon {
         .unwrap()
         .run();
         tokio::spawn(server);
+        // Mastodon's own User-Agent: lien learns from it which software the server runs.
+        let client = reqwest::Client::builder()
+            .user_agent(format!(
+                "http.rb/5.2.0 (Mastodon/4.5.0; +{}/)",
+                state.origin
+            ))
+            .build()
+            .unwrap();
         FakeMastodon {
             state,
             lien_host: lien.address.trim_start_matches("http://").to_owned(),
-            client: reqwest::Client::new(),
+            client,
         }
     }
 
@@ -220,7 +228,7 @@ impl FakeMastodon {
     }
 
     /// Keeps a status so it can be fetched at its id, as Mastodon serves them.
-    fn publish(&self, create_activity: &str) {
+    pub(crate) fn publish(&self, create_activity: &str) {
         let activity: Value = serde_json::from_str(create_activity).unwrap();
         let mut object = activity["object"].clone();
         object["@context"] = activity["@context"].clone();
@@ -228,7 +236,7 @@ impl FakeMastodon {
     }
 
     /// Serves a document at its `id`.
-    fn serve(&self, document: Value) {
+    pub(crate) fn serve(&self, document: Value) {
         let id = document["id"].as_str().unwrap().to_owned();
         self.state
             .statuses

@@ -12,6 +12,7 @@ use std::{
     time::{Duration, Instant},
 };
 
+use crate::{federation::deliver_all, mastodon::FakeMastodon};
 use image::{DynamicImage, ImageFormat, Rgb, RgbImage};
 use lien::{
     fetch::{FetchError, Fetcher, Guard, Limits},
@@ -324,19 +325,23 @@ async fn opengraph_gives_a_description_and_a_thumbnail_lien_serves() {
         );
     }
 
-    // Peers see the description and the thumbnail in the Page.
+    // Peers see the description (in `content`, after the title's link: `summary` would be a
+    // content warning on most servers) and the thumbnail in `image` (not `icon`, which Sharkey
+    // turns into an attached image).
     let json = page_json(&app, story).await;
-    let summary = json["summary"].as_str().unwrap();
+    let content = json["content"].as_str().unwrap();
     let link = pages.url("/article");
     assert!(
-        summary.starts_with(&format!(r#"<p><a href="{link}">{link}</a></p>"#)),
-        "{summary}"
+        content.starts_with(&format!(r#"<p><a href="{link}">"#)),
+        "{content}"
     );
-    assert!(summary.contains("<p>What the article is about, in one sentence.</p>"));
+    assert!(content.contains("<p>What the article is about, in one sentence.</p>"));
+    assert!(json.get("summary").is_none());
     let absolute = format!("{}{thumbnail}", app.address);
     assert_eq!(json["image"]["type"], "Image");
     assert_eq!(json["image"]["url"], absolute.as_str());
-    assert_eq!(json["icon"]["url"], absolute.as_str());
+    assert_eq!(json["image"]["mediaType"], "image/jpeg");
+    assert!(json.get("icon").is_none());
 }
 
 #[tokio::test]
@@ -403,7 +408,7 @@ async fn twitter_cards_and_plain_html_give_previews_too() {
     assert_eq!(title.as_deref(), Some("Just a page"));
     assert_eq!(canonical, Some(pages.url("/plain/canonical")));
     let json = page_json(&app, plain).await;
-    assert!(json["summary"]
+    assert!(json["content"]
         .as_str()
         .unwrap()
         .contains("<p>Described the old way &amp; well.</p>"));
@@ -712,4 +717,87 @@ async fn a_new_link_gets_a_new_preview_and_no_link_none() {
         select_text(&page, ".preview-description"),
         vec!["Second page."]
     );
+}
+
+/// Followers get the preview: the `Create(Page)` goes out at once, without it, and an
+/// `Update(Page)` with the description and thumbnail follows when the preview lands.
+#[tokio::test]
+async fn followers_get_the_preview_in_an_update() {
+    let pages = PageServer::start(vec![
+        (
+            "/article",
+            Answer::Html(
+                r#"<html><head><meta property="og:description" content="Told by the page.">
+                <meta property="og:image" content="/cover.png"></head></html>"#
+                    .into(),
+            ),
+        ),
+        ("/cover.png", Answer::Body("image/png", png(300, 200))),
+        (
+            "/bare",
+            Answer::Html("<html><head><title>Only a title</title></head></html>".into()),
+        ),
+    ])
+    .await;
+    let data = TempDir::new().unwrap();
+    let app = dev_app(&data).await;
+    let alice = app.user("alice").await;
+    let mastodon = FakeMastodon::start(&app).await;
+    let alice_id = format!("{}/users/alice", app.address);
+    mastodon.learn_key(&alice_id).await;
+    let follow = mastodon.activity(
+        "follow.json",
+        "mallory",
+        &[("FOLLOW", "f-9"), ("OBJECT", &alice_id)],
+    );
+    let inbox = format!("{}/inbox", app.address);
+    assert_eq!(
+        mastodon.deliver(&inbox, &follow, "mallory").await,
+        StatusCode::OK
+    );
+
+    let story = alice
+        .share(&pages.url("/article"), "An article", "news")
+        .await;
+    deliver_all(&app).await;
+    let of_type = |kind: &str| -> Vec<Value> {
+        mastodon
+            .received()
+            .into_iter()
+            .filter(|a| a["type"] == kind && a["object"]["type"] == "Page")
+            .collect()
+    };
+    let creates = of_type("Create");
+    assert_eq!(creates.len(), 1);
+    assert!(!creates[0]["object"]["content"]
+        .as_str()
+        .unwrap()
+        .contains("Told by the page."));
+    assert!(creates[0]["object"].get("image").is_none());
+    assert!(of_type("Update").is_empty());
+
+    assert_eq!(previews_due(&app).await.ready, 1);
+    deliver_all(&app).await;
+    let updates = of_type("Update");
+    assert_eq!(updates.len(), 1, "one Update once the preview is in");
+    let page = &updates[0]["object"];
+    assert_eq!(page["id"], format!("{}/s/{story}", app.address));
+    assert_eq!(updates[0]["actor"], alice_id);
+    assert!(page["content"]
+        .as_str()
+        .unwrap()
+        .contains("<p>Told by the page.</p>"));
+    assert!(page["image"]["url"]
+        .as_str()
+        .unwrap()
+        .starts_with(&format!("{}/media/", app.address)));
+    assert!(mastodon.state.problems.lock().unwrap().is_empty());
+
+    // A page that says nothing about itself changes nothing: no Update.
+    alice.share(&pages.url("/bare"), "Bare", "news").await;
+    deliver_all(&app).await;
+    assert_eq!(previews_due(&app).await.ready, 1);
+    deliver_all(&app).await;
+    assert_eq!(of_type("Create").len(), 2);
+    assert_eq!(of_type("Update").len(), 1);
 }
