@@ -276,7 +276,11 @@ impl ActivityHandler for InboxActivity {
     }
 }
 
-async fn handle(activity: &ActivityJson, actor: &ActorRow, data: &FedData) -> FedResult<()> {
+pub(crate) async fn handle(
+    activity: &ActivityJson,
+    actor: &ActorRow,
+    data: &FedData,
+) -> FedResult<()> {
     tracing::info!(kind = %activity.kind, id = %activity.id, actor = %activity.actor, "activity received");
     match activity.kind.as_str() {
         "Follow" => follow(activity, actor, data).await,
@@ -336,6 +340,9 @@ async fn follow(activity: &ActivityJson, follower: &ActorRow, data: &FedData) ->
 
 async fn accept(activity: &ActivityJson, followee: &ActorRow, data: &FedData) -> FedResult<()> {
     let follow_id = named_object(activity)?;
+    if followee.kind == "Group" {
+        super::community::accepted(data, followee, &follow_id).await?;
+    }
     sqlx::query("update follow set accepted = true where ap_id = $1 and followee_id = $2")
         .bind(follow_id.as_str())
         .bind(followee.id)
@@ -446,7 +453,7 @@ async fn carried_post(activity: &ActivityJson, data: &FedData) -> FedResult<Post
 }
 
 /// A post may only be created or changed by its author, on the author's own server.
-fn check_authorship(post: &PostJson, actor: &ActorRow) -> FedResult<()> {
+pub(crate) fn check_authorship(post: &PostJson, actor: &ActorRow) -> FedResult<()> {
     let author = post.attributed_to.author();
     if author.as_ref().map(Url::as_str) != Some(actor.ap_id.as_str()) {
         return Err(FederationError::Forbidden(
@@ -646,6 +653,10 @@ async fn vote(
 }
 
 async fn announce(activity: &ActivityJson, actor: &ActorRow, data: &FedData) -> FedResult<()> {
+    if actor.kind == "Group" {
+        // A community passing on what was done in it (FEP-1b12), not a boost.
+        return Box::pin(super::community::announced(activity, actor, data)).await;
+    }
     let target = named_object(activity)?;
     let db = &data.db.write;
     if let Some(DbPost::Story(story)) = DbPost::find(db, target.as_str()).await? {

@@ -5,6 +5,7 @@
 //! in `delivery`. Federation never happens inline in a request: a change queues its activities in
 //! the same transaction, and the delivery worker sends them.
 
+pub mod community;
 pub mod delivery;
 pub mod error;
 pub mod http;

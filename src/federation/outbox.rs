@@ -7,6 +7,7 @@ use sqlx::{Postgres, Transaction};
 use url::Url;
 
 use super::{
+    community,
     delivery::{self, Signer},
     objects::{post_json, reply_target, DbPost},
     protocol::{context, PUBLIC},
@@ -103,9 +104,14 @@ async fn to_audience(
     state: &AppState,
     post: &DbPost,
     author: &ActorRow,
-    activity: Value,
+    mut activity: Value,
 ) -> FedResult<()> {
-    let inboxes = audience(tx, post).await?;
+    let mut inboxes = audience(tx, post).await?;
+    // In a remote community: to the community too, which announces it to everyone.
+    if let Some((group, inbox)) = community::addressee(tx, post.story_id()).await? {
+        community::address_to(&mut activity, &group);
+        inboxes.push(inbox);
+    }
     queue(tx, state, activity, Signer::Person(author.id), inboxes).await
 }
 
@@ -217,24 +223,36 @@ pub async fn vote_changed(
     let Some(inbox) = actors::inbox_of(&author) else {
         return Ok(());
     };
-    let inboxes = parse_inboxes([inbox]);
+    let mut inboxes = parse_inboxes([inbox]);
+    let community = community::addressee(tx, post.story_id()).await?;
+    if let Some((_, inbox)) = &community {
+        inboxes.push(inbox.clone());
+    }
+    let address = |mut activity: Value| {
+        if let Some((group, _)) = &community {
+            community::address_to(&mut activity, group);
+        }
+        activity
+    };
     let origin = state.config.origin();
     let kind = |v: i16| if v > 0 { "Like" } else { "Dislike" };
     let (old_value, old_ap_id) = old;
     if old_value != 0 && old_value != value {
         if let Some(old_ap_id) = old_ap_id {
-            let undo = json!({
+            let undo = address(json!({
                 "id": new_activity_id(&origin),
                 "type": "Undo",
                 "actor": voter.ap_id,
                 "object": { "id": old_ap_id, "type": kind(old_value), "actor": voter.ap_id, "object": post.ap_id() },
-            });
+            }));
             queue(tx, state, undo, Signer::Person(voter.id), inboxes.clone()).await?;
         }
     }
     if value != 0 && value != old_value {
         if let Some(id) = new_ap_id {
-            let vote = json!({ "id": id, "type": kind(value), "actor": voter.ap_id, "object": post.ap_id() });
+            let vote = address(
+                json!({ "id": id, "type": kind(value), "actor": voter.ap_id, "object": post.ap_id() }),
+            );
             queue(tx, state, vote, Signer::Person(voter.id), inboxes).await?;
         }
     }

@@ -23,6 +23,19 @@ pub async fn resolve(data: &FedData, query: &str) -> FedResult<Option<String>> {
         }
         return resolve_url(data, url).await.map(Some);
     }
+    if let Some(address) = query.strip_prefix('!') {
+        // A community, as Lemmy writes it: `!name@host`.
+        return match address.split_once('@') {
+            Some((name, host))
+                if !name.is_empty() && (host.contains('.') || host_is_dev(data, address)) =>
+            {
+                refuse_blocked(data, &host.to_lowercase()).await?;
+                let group = super::community::resolve_handle(data, address).await?;
+                Ok(Some(super::community::community_path(&group)))
+            }
+            _ => Ok(None),
+        };
+    }
     let address = query.strip_prefix('@').unwrap_or(query);
     match address.split_once('@') {
         Some((name, host))
@@ -95,6 +108,9 @@ async fn resolve_url(data: &FedData, url: Url) -> FedResult<String> {
             .dereference(data)
             .await
         {
+            Ok(person) if person.0.kind == "Group" => {
+                Ok(super::community::found_by_url(data, &person.0).await)
+            }
             Ok(person) => Ok(profile_path(&person)),
             Err(_) => Err(FederationError::BadRequest(format!(
                 "could not load {url}: {post_error}"

@@ -3,6 +3,7 @@
 pub mod accounts;
 pub mod admin;
 pub mod comments;
+pub mod communities;
 pub mod feeds;
 pub mod invitations;
 pub mod media;
@@ -36,6 +37,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .configure(comments::routes)
         .configure(votes::routes)
         .configure(people::routes)
+        .configure(communities::routes)
         .configure(admin::routes)
         .configure(invitations::routes)
         .configure(notifications::routes);
