@@ -7,12 +7,16 @@ alter table person add column kind text not null default 'Person'
 drop index person_remote_name_key;
 create unique index person_remote_name_key on person (kind, lower(name), host) where not local;
 
--- Communities this instance follows. The instance actor (P/actor) sends the one Follow, on the
--- first local subscriber's request, as Lemmy does; the group then announces to P/inbox.
+-- Communities this instance follows: one Follow per community, whoever many subscribe here. It is
+-- sent by the first local subscriber, not by the instance actor: Lemmy takes follows only from
+-- actors typed Person, Service or Organization (P/actor is an Application). The group announces
+-- to the follower's shared inbox, P/inbox, which serves every subscriber.
 create table community_follow (
     community_id  bigint primary key references person on delete cascade,
     -- id of the Follow activity, so that the Accept and an Undo can name it
     ap_id         text not null unique,
+    -- the local person who sent it (the follow is handed to another subscriber when they leave)
+    follower_id   bigint not null references person on delete cascade,
     accepted      boolean not null default false,
     created_at    timestamptz not null default now()
 );

@@ -32,8 +32,8 @@ pub async fn follow_of(
         .await
 }
 
-/// Records a subscriber, and the instance's follow when there is none yet. Returns the Follow id
-/// to send when this subscription made a new follow (the instance follows once).
+/// Records a subscriber, and the instance's follow (sent by this subscriber) when there is none
+/// yet. Returns the Follow id to send when this subscription made the follow.
 pub async fn subscribe(
     tx: &mut Transaction<'_, Postgres>,
     person_id: i64,
@@ -48,36 +48,47 @@ pub async fn subscribe(
     .bind(community_id)
     .execute(&mut **tx)
     .await?;
-    let made: Option<String> = sqlx::query_scalar(
-        "insert into community_follow (community_id, ap_id) values ($1, $2)
+    sqlx::query_scalar(
+        "insert into community_follow (community_id, ap_id, follower_id) values ($1, $2, $3)
          on conflict (community_id) do nothing returning ap_id",
     )
     .bind(community_id)
     .bind(new_follow_id)
+    .bind(person_id)
     .fetch_optional(&mut **tx)
-    .await?;
-    Ok(made)
+    .await
 }
 
-/// Drops a subscriber. Returns the instance's Follow id to undo when nobody here is left.
+/// Drops a subscriber. When they were the one whose Follow carries the instance's follow, that
+/// follow goes and its id is returned (to undo), with another subscriber to follow again, if any.
 pub async fn unsubscribe(
     tx: &mut Transaction<'_, Postgres>,
     person_id: i64,
     community_id: i64,
-) -> sqlx::Result<Option<String>> {
+) -> sqlx::Result<Option<(String, Option<i64>)>> {
     sqlx::query("delete from community_subscriber where person_id = $1 and community_id = $2")
         .bind(person_id)
         .bind(community_id)
         .execute(&mut **tx)
         .await?;
-    sqlx::query_scalar(
-        "delete from community_follow f where community_id = $1
-           and not exists (select 1 from community_subscriber s where s.community_id = $1)
-         returning ap_id",
+    let undone: Option<String> = sqlx::query_scalar(
+        "delete from community_follow where community_id = $1 and follower_id = $2 returning ap_id",
+    )
+    .bind(community_id)
+    .bind(person_id)
+    .fetch_optional(&mut **tx)
+    .await?;
+    let Some(undone) = undone else {
+        return Ok(None);
+    };
+    let next: Option<i64> = sqlx::query_scalar(
+        "select person_id from community_subscriber where community_id = $1
+         order by created_at limit 1",
     )
     .bind(community_id)
     .fetch_optional(&mut **tx)
-    .await
+    .await?;
+    Ok(Some((undone, next)))
 }
 
 pub async fn is_subscribed(

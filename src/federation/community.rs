@@ -1,5 +1,6 @@
 //! Remote communities: the `Group` actors of Lemmy, PieFed, Mbin (and other lien instances' tags)
-//! that lien users follow (FEP-1b12). Resolving `!name@host`, the instance's one Follow of each,
+//! that lien users follow (FEP-1b12). Resolving `!name@host`, the instance's one Follow of each
+//! (sent by its first subscriber: Lemmy refuses follows from an `Application` such as P/actor),
 //! and the `Announce`s a followed community sends, unwrapped and handled as the activity they
 //! carry.
 //!
@@ -211,48 +212,65 @@ pub fn same_origin(a: &str, b: &str) -> bool {
     }
 }
 
-/// A lien user subscribes to a community. The instance follows it on the first subscription
-/// (signed by the instance actor, to the group's own inbox); later ones only count.
+/// A lien user subscribes to a community. The instance follows it once: the first subscriber's
+/// `Follow` (to the group's own inbox) carries it; later subscriptions only count here.
 pub async fn subscribe(
     tx: &mut Transaction<'_, Postgres>,
     state: &AppState,
     person_id: i64,
     group: &ActorRow,
 ) -> FedResult<()> {
-    let origin = state.config.origin();
-    let follow_id = new_activity_id(&origin);
+    let follow_id = new_activity_id(&state.config.origin());
     if let Some(follow_id) = communities::subscribe(tx, person_id, group.id, &follow_id).await? {
-        let activity = json!({
-            "id": follow_id,
-            "type": "Follow",
-            "actor": format!("{origin}/actor"),
-            "object": group.ap_id,
-            "to": [group.ap_id],
-        });
-        to_group_inbox(tx, state, activity, group).await?;
+        send_follow(tx, state, person_id, group, &follow_id).await?;
     }
     Ok(())
 }
 
-/// A lien user leaves a community; the last one to leave takes the instance's follow along
-/// (`Undo(Follow)`).
+async fn send_follow(
+    tx: &mut Transaction<'_, Postgres>,
+    state: &AppState,
+    person_id: i64,
+    group: &ActorRow,
+    follow_id: &str,
+) -> FedResult<()> {
+    let follower = actors::by_id(&mut **tx, person_id)
+        .await?
+        .ok_or(FederationError::NotFound)?;
+    let activity = json!({
+        "id": follow_id,
+        "type": "Follow",
+        "actor": follower.ap_id,
+        "object": group.ap_id,
+        "to": [group.ap_id],
+    });
+    to_group_inbox(tx, state, activity, Signer::Person(person_id), group).await
+}
+
+/// A lien user leaves a community. If their Follow carried the instance's follow, it is undone,
+/// and another subscriber (if any is left) follows in their place, so the posts keep coming.
 pub async fn unsubscribe(
     tx: &mut Transaction<'_, Postgres>,
     state: &AppState,
     person_id: i64,
     group: &ActorRow,
 ) -> FedResult<()> {
-    let origin = state.config.origin();
-    if let Some(follow_id) = communities::unsubscribe(tx, person_id, group.id).await? {
-        let actor = format!("{origin}/actor");
-        let activity = json!({
-            "id": new_activity_id(&origin),
-            "type": "Undo",
-            "actor": actor,
-            "object": { "id": follow_id, "type": "Follow", "actor": actor, "object": group.ap_id },
-            "to": [group.ap_id],
-        });
-        to_group_inbox(tx, state, activity, group).await?;
+    let Some((follow_id, next)) = communities::unsubscribe(tx, person_id, group.id).await? else {
+        return Ok(());
+    };
+    let leaver = actors::by_id(&mut **tx, person_id)
+        .await?
+        .ok_or(FederationError::NotFound)?;
+    let activity = json!({
+        "id": new_activity_id(&state.config.origin()),
+        "type": "Undo",
+        "actor": leaver.ap_id,
+        "object": { "id": follow_id, "type": "Follow", "actor": leaver.ap_id, "object": group.ap_id, "to": [group.ap_id] },
+        "to": [group.ap_id],
+    });
+    to_group_inbox(tx, state, activity, Signer::Person(person_id), group).await?;
+    if let Some(next) = next {
+        subscribe(tx, state, next, group).await?;
     }
     Ok(())
 }
@@ -261,6 +279,7 @@ async fn to_group_inbox(
     tx: &mut Transaction<'_, Postgres>,
     state: &AppState,
     activity: Value,
+    signer: Signer,
     group: &ActorRow,
 ) -> FedResult<()> {
     if state.config.federation == crate::config::Switch::Off {
@@ -271,14 +290,7 @@ async fn to_group_inbox(
     };
     let mut activity = activity;
     activity["@context"] = super::protocol::context();
-    super::delivery::enqueue(
-        tx,
-        &activity,
-        Signer::Instance,
-        &[inbox],
-        &state.config.host(),
-    )
-    .await?;
+    super::delivery::enqueue(tx, &activity, signer, &[inbox], &state.config.host()).await?;
     Ok(())
 }
 
