@@ -364,11 +364,11 @@ pub async fn announced(activity: &ActivityJson, group: &ActorRow, data: &FedData
         return store_community_post(data, group, &inner).await;
     }
     // A moderator's reason (Lemmy's `summary` of a removal).
+    // A `summary`, even empty, marks a Delete as a moderator's removal (Lemmy).
     let reason = inner
         .get("summary")
         .and_then(Value::as_str)
-        .unwrap_or_default()
-        .to_owned();
+        .map(str::to_owned);
     let inner: ActivityJson = serde_json::from_value(inner)
         .map_err(|e| FederationError::BadRequest(format!("the announced activity: {e}")))?;
     let inner = trusted(inner, group, data).await?;
@@ -391,7 +391,7 @@ pub async fn announced(activity: &ActivityJson, group: &ActorRow, data: &FedData
             "this actor is banned here".into(),
         ));
     }
-    handle_inner(&inner, &actor, group, &reason, data).await?;
+    handle_inner(&inner, &actor, group, reason.as_deref(), data).await?;
     actors::record_receipt(db, inner.id.as_str()).await?;
     Ok(())
 }
@@ -453,7 +453,7 @@ async fn handle_inner(
     inner: &ActivityJson,
     actor: &ActorRow,
     group: &ActorRow,
-    reason: &str,
+    reason: Option<&str>,
     data: &FedData,
 ) -> FedResult<()> {
     match inner.kind.as_str() {
@@ -464,8 +464,10 @@ async fn handle_inner(
             let target = object_id(&inner.object)
                 .ok_or_else(|| FederationError::BadRequest("nothing to delete".into()))?;
             match DbPost::find(&data.db.write, target.as_str()).await? {
-                // By its author: an ordinary deletion.
-                Some(post) if post.author_id() == actor.id && inner.kind == "Delete" => {
+                // By its author, without a reason: an ordinary deletion.
+                Some(post)
+                    if post.author_id() == actor.id && inner.kind == "Delete" && reason.is_none() =>
+                => {
                     inbox::handle(inner, actor, data).await
                 }
                 Some(post) => moderate(&post, "remove", group, reason, data).await,
@@ -479,7 +481,9 @@ async fn handle_inner(
                 None => None,
             };
             match post {
-                Some(post) if post.author_id() != actor.id => {
+                Some(post)
+                    if post.author_id() != actor.id || inner.object.get("summary").is_some() =>
+                {
                     moderate(&post, "restore", group, reason, data).await
                 }
                 _ => inbox::handle(inner, actor, data).await,
@@ -536,7 +540,7 @@ async fn moderate(
     post: &DbPost,
     action: &str,
     group: &ActorRow,
-    why: &str,
+    why: Option<&str>,
     data: &FedData,
 ) -> FedResult<()> {
     let db = &data.db.write;
@@ -553,18 +557,18 @@ async fn moderate(
         (DbPost::Story(story), _) => moderation::Target::Story(story.id),
         (DbPost::Comment(comment), _) => moderation::Target::Comment(comment.id),
     };
-    let reason = format!(
-        "by the community !{}@{}: {why}",
-        group.name,
-        group.host.as_deref().unwrap_or_default()
-    );
+    let community = format!("!{}@{}", group.name, group.host.as_deref().unwrap_or_default());
+    let reason = match why.map(str::trim).filter(|w| !w.is_empty()) {
+        Some(why) => format!("by the community {community}: {}", why.chars().take(500).collect::<String>()),
+        None => format!("by the community {community}"),
+    };
     let mut tx = db.begin().await?;
     moderation::act_in(
         &mut tx,
         None,
         action,
         &target,
-        reason.trim_end_matches([':', ' ']),
+        &reason,
     )
     .await?;
     tx.commit().await?;
