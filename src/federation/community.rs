@@ -466,8 +466,10 @@ async fn handle_inner(
             match DbPost::find(&data.db.write, target.as_str()).await? {
                 // By its author, without a reason: an ordinary deletion.
                 Some(post)
-                    if post.author_id() == actor.id && inner.kind == "Delete" && reason.is_none() =>
-                => {
+                    if post.author_id() == actor.id
+                        && inner.kind == "Delete"
+                        && reason.is_none() =>
+                {
                     inbox::handle(inner, actor, data).await
                 }
                 Some(post) => moderate(&post, "remove", group, reason, data).await,
@@ -557,20 +559,20 @@ async fn moderate(
         (DbPost::Story(story), _) => moderation::Target::Story(story.id),
         (DbPost::Comment(comment), _) => moderation::Target::Comment(comment.id),
     };
-    let community = format!("!{}@{}", group.name, group.host.as_deref().unwrap_or_default());
+    let community = format!(
+        "!{}@{}",
+        group.name,
+        group.host.as_deref().unwrap_or_default()
+    );
     let reason = match why.map(str::trim).filter(|w| !w.is_empty()) {
-        Some(why) => format!("by the community {community}: {}", why.chars().take(500).collect::<String>()),
+        Some(why) => format!(
+            "by the community {community}: {}",
+            why.chars().take(500).collect::<String>()
+        ),
         None => format!("by the community {community}"),
     };
     let mut tx = db.begin().await?;
-    moderation::act_in(
-        &mut tx,
-        None,
-        action,
-        &target,
-        &reason,
-    )
-    .await?;
+    moderation::act_in(&mut tx, None, action, &target, &reason).await?;
     tx.commit().await?;
     Ok(())
 }
