@@ -460,7 +460,7 @@ async fn handle_inner(
         "Create" | "Update" if inner.object.get("inReplyTo").is_none_or(Value::is_null) => {
             create_post(inner, actor, group, data).await
         }
-        "Delete" | "Remove" => {
+        "Delete" => {
             let target = object_id(&inner.object)
                 .ok_or_else(|| FederationError::BadRequest("nothing to delete".into()))?;
             match DbPost::find(&data.db.write, target.as_str()).await? {
@@ -498,7 +498,8 @@ async fn handle_inner(
         "Create" | "Update" | "Like" | "Dislike" | "Undo" => {
             inbox::handle(inner, actor, data).await
         }
-        // Add/Remove of moderators, featured posts, blocks: not kept here.
+        // Add/Remove (Lemmy's moderators and featured collections, never a post's removal: that
+        // is a Delete with a summary), Block: not kept here.
         _ => Ok(()),
     }
 }
