@@ -162,7 +162,9 @@ async fn try_load_recent_posts(data: &FedData, group: &ActorRow) -> FedResult<()
         .and_then(Value::as_array)
         .cloned()
         .unwrap_or_default();
-    for item in items.into_iter().take(OUTBOX_POSTS) {
+    // Oldest first, so that posts published at the same moment list in the outbox's order.
+    let newest: Vec<Value> = items.into_iter().take(OUTBOX_POSTS).collect();
+    for item in newest.into_iter().rev() {
         // Announce(Create(Page)) or Create(Page): the post is the innermost object.
         let mut object = item;
         while matches!(object_type(&object), Some("Announce" | "Create")) {

@@ -387,8 +387,21 @@ async fn undo(activity: &ActivityJson, actor: &ActorRow, data: &FedData) -> FedR
     if object_type(&activity.object) == Some("Delete") {
         return undo_delete(activity, actor, data).await;
     }
-    // A vote?
-    if let Some((target, _)) = votes::by_ap_id(db, actor.id, inner.as_str()).await? {
+    // A vote? Lemmy and PieFed may undo a vote under another id than the one it came with:
+    // then the embedded vote's object names what it was on.
+    let mut voted = votes::by_ap_id(db, actor.id, inner.as_str())
+        .await?
+        .map(|v| v.0);
+    if voted.is_none() && matches!(object_type(&activity.object), Some("Like" | "Dislike")) {
+        if let Some(on) = activity.object.get("object").and_then(object_id) {
+            voted = match DbPost::find(db, on.as_str()).await? {
+                Some(DbPost::Story(story)) => Some(Target::Story(story.id)),
+                Some(DbPost::Comment(comment)) => Some(Target::Comment(comment.id)),
+                None => None,
+            };
+        }
+    }
+    if let Some(target) = voted {
         let mut tx = db.begin().await?;
         votes::cast(&mut tx, actor.id, target, 0, None).await?;
         tx.commit().await?;
