@@ -182,12 +182,13 @@ async fn try_load_recent_posts(data: &FedData, group: &ActorRow) -> FedResult<()
 async fn store_community_post(data: &FedData, group: &ActorRow, object: &Value) -> FedResult<()> {
     let id = object_id(object)
         .ok_or_else(|| FederationError::BadRequest("an outbox item names no post".into()))?;
-    let post = if object.is_object() && same_origin(id.as_str(), &group.ap_id) {
-        serde_json::from_value::<PostJson>(object.clone())
-            .map_err(|e| FederationError::BadRequest(format!("not a post: {e}")))?
+    let object = if object.is_object() && same_origin(id.as_str(), &group.ap_id) {
+        object.clone()
     } else {
-        fetch_object_http::<_, PostJson>(&id, data).await?.object
+        fetch_object_http::<_, Value>(&id, data).await?.object
     };
+    let post = serde_json::from_value::<PostJson>(object.clone())
+        .map_err(|e| FederationError::BadRequest(format!("not a post: {e}")))?;
     if post.in_reply_to.is_some() || post.id != id {
         return Ok(());
     }
@@ -202,8 +203,15 @@ async fn store_community_post(data: &FedData, group: &ActorRow, object: &Value) 
     if let Stored::Story(story) = DbPost::store(post, &author.0, None, data).await? {
         communities::file_story(&data.db.write, story, group).await?;
     }
+    // Its score and what was already said under it, as far as the fetch budget goes.
+    if let Err(error) = super::resolve::backfill_from(data, &object, BACKFILL_DEPTH).await {
+        tracing::debug!(post = %id, %error, "discussion not backfilled");
+    }
     Ok(())
 }
+
+/// Levels of replies brought along with a community's post.
+const BACKFILL_DEPTH: u8 = 2;
 
 /// Whether two URLs share scheme, host and port: the unit a server speaks for. (Stricter than the
 /// library's domain check, which ignores ports.)

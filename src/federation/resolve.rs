@@ -4,7 +4,7 @@
 use activitypub_federation::fetch::{
     fetch_object_http, object_id::ObjectId, webfinger::webfinger_resolve_actor,
 };
-use serde_json::Value;
+use serde_json::{json, Value};
 use url::Url;
 
 use super::{
@@ -12,7 +12,11 @@ use super::{
     protocol::object_id,
     FedData, FedResult, FederationError,
 };
-use crate::db::{accounts::handle, stories::slug};
+use crate::db::{
+    accounts::handle,
+    stories::slug,
+    votes::{self, Target},
+};
 
 /// The local page for a remote reference, or `None` when `query` is not one (a plain search).
 pub async fn resolve(data: &FedData, query: &str) -> FedResult<Option<String>> {
@@ -134,12 +138,45 @@ async fn backfill_replies(data: &FedData, post: &Url, depth: u8) -> FedResult<()
         return Ok(());
     }
     let json: Value = fetch_object_http(post, data).await?.object;
+    backfill_from(data, &json, depth).await
+}
+
+/// [`backfill_replies`] for a post already in hand (an outbox's embedded copy, a fetched post):
+/// its score as it publishes it, then its replies (`replies`, else its FEP-7888 `context`).
+pub async fn backfill_from(data: &FedData, json: &Value, depth: u8) -> FedResult<()> {
+    if depth == 0 {
+        return Ok(());
+    }
+    remote_counts(data, json).await?;
     let mut page = match json.get("replies") {
         Some(Value::String(id)) => fetch_value(data, id).await?,
         Some(collection @ Value::Object(_)) => collection.clone(),
-        _ => return Ok(()),
+        // PieFed embeds the replies themselves.
+        Some(Value::Array(items)) => json!({ "items": items }),
+        _ => match json.get("context") {
+            // The whole discussion, every level at once: walked without going deeper.
+            Some(Value::String(id)) if id.as_str() != json["id"].as_str().unwrap_or_default() => {
+                let context = fetch_value(data, id).await?;
+                return store_replies(data, collection_items(data, context).await?, 1).await;
+            }
+            _ => return Ok(()),
+        },
     };
-    let mut replies = Vec::new();
+    if page.get("items").is_none() && page.get("orderedItems").is_none() {
+        if let Some(first) = page.get("first").cloned() {
+            page = match first {
+                Value::String(id) => fetch_value(data, &id).await?,
+                embedded => embedded,
+            };
+        }
+    }
+    let replies = collection_items(data, page).await?;
+    store_replies(data, replies, depth).await
+}
+
+/// The ids a collection page lists, following `next` for a few pages.
+async fn collection_items(data: &FedData, mut page: Value) -> FedResult<Vec<Url>> {
+    let mut items_found = Vec::new();
     for _ in 0..BACKFILL_PAGES {
         for key in ["items", "orderedItems"] {
             let items = page
@@ -147,7 +184,7 @@ async fn backfill_replies(data: &FedData, post: &Url, depth: u8) -> FedResult<()
                 .and_then(Value::as_array)
                 .cloned()
                 .unwrap_or_default();
-            replies.extend(items.iter().filter_map(object_id));
+            items_found.extend(items.iter().filter_map(object_id));
         }
         let next = match page.get("first").or_else(|| page.get("next")) {
             Some(Value::String(id)) => fetch_value(data, id).await?,
@@ -156,19 +193,67 @@ async fn backfill_replies(data: &FedData, post: &Url, depth: u8) -> FedResult<()
         };
         page = next;
     }
-    replies.dedup();
+    items_found.dedup();
+    Ok(items_found)
+}
+
+async fn store_replies(data: &FedData, replies: Vec<Url>, depth: u8) -> FedResult<()> {
     for reply in replies.into_iter().take(BACKFILL_ITEMS) {
-        // A reply that cannot be had (deleted, private, refused) is skipped, not fatal.
+        // A reply that cannot be had (deleted, private, refused) is skipped, not fatal; the post
+        // itself (a context lists it too) is already here.
+        if DbPost::find(&data.db.write, reply.as_str())
+            .await?
+            .is_some()
+        {
+            continue;
+        }
         if ObjectId::<DbPost>::from(reply.clone())
             .dereference(data)
             .await
             .is_ok()
+            && depth > 1
         {
             Box::pin(backfill_replies(data, &reply, depth - 1))
                 .await
                 .ok();
         }
     }
+    Ok(())
+}
+
+/// A post's score as its server publishes it: the `totalItems` of its `likes` and `dislikes`
+/// collections (Mastodon, lien). Lemmy, PieFed and Mbin publish none; their posts' scores grow
+/// from the votes their communities announce. The counts are a floor: votes that arrive later
+/// add to them.
+async fn remote_counts(data: &FedData, json: &Value) -> FedResult<()> {
+    let Some(id) = object_id(json) else {
+        return Ok(());
+    };
+    let Some(post) = DbPost::find(&data.db.write, id.as_str()).await? else {
+        return Ok(());
+    };
+    if post.is_local() {
+        return Ok(());
+    }
+    let mut counts = [0i32; 2];
+    for (count, key) in counts.iter_mut().zip(["likes", "dislikes"]) {
+        let total = match json.get(key) {
+            Some(collection @ Value::Object(_)) => collection.get("totalItems").cloned(),
+            Some(Value::String(id)) => fetch_value(data, id)
+                .await
+                .ok()
+                .and_then(|c| c.get("totalItems").cloned()),
+            _ => None,
+        };
+        *count = total
+            .and_then(|t| t.as_i64())
+            .map_or(0, |t| t.clamp(0, 1_000_000) as i32);
+    }
+    let target = match &post {
+        DbPost::Story(story) => Target::Story(story.id),
+        DbPost::Comment(comment) => Target::Comment(comment.id),
+    };
+    votes::raise_remote_counts(&data.db.write, target, counts[0], counts[1]).await?;
     Ok(())
 }
 

@@ -759,3 +759,79 @@ async fn lemmys_announce_of_a_bare_page_for_mastodon_is_ignored_and_the_last_sub
         0
     );
 }
+
+/// A Lemmy comment (`Note`) by `author` under `parent`, as Lemmy serves it at its id.
+fn lemmy_note(peer: &Peer, id: &str, author: &str, parent: &str, text: &str) -> Value {
+    let mut note = peer.lemmy("community_announce_create_note.json")["object"]["object"].clone();
+    note["id"] = json!(id);
+    note["attributedTo"] = json!(format!("{}/u/{author}", peer.origin()));
+    note["inReplyTo"] = json!(parent);
+    note["content"] = json!(format!("<p>{text}</p>"));
+    note["source"]["content"] = json!(text);
+    note
+}
+
+#[tokio::test]
+async fn a_community_post_comes_with_its_score_and_its_discussion() {
+    let lemmy = Peer::start("c").await;
+    let lien = dev_instance().await;
+    let alice = lien.user("alice").await;
+    let origin = lemmy.origin().to_owned();
+    let (first, second) = (format!("{origin}/post/125"), format!("{origin}/post/124"));
+
+    // Lemmy 1.0 gives its posts a FEP-7888 `context` listing the whole discussion; PieFed embeds
+    // `replies`; a `likes` collection (lien, Mastodon) gives the score.
+    let mut outbox = lemmy.lemmy("community_outbox.json");
+    let page = &mut outbox["orderedItems"][0]["object"]["object"];
+    page["context"] = json!(format!("{first}/context"));
+    page["likes"] = json!({ "type": "Collection", "totalItems": 7 });
+    let top = lemmy_note(
+        &lemmy,
+        &format!("{origin}/comment/900"),
+        "erin",
+        &first,
+        "First!",
+    );
+    let nested = lemmy_note(
+        &lemmy,
+        &format!("{origin}/comment/901"),
+        "bob",
+        &format!("{origin}/comment/900"),
+        "Second, under the first",
+    );
+    lemmy.serve(&top);
+    lemmy.serve(&nested);
+    lemmy.serve(&json!({
+        "id": format!("{first}/context"),
+        "type": "OrderedCollection",
+        "totalItems": 3,
+        "orderedItems": [first, top["id"], nested["id"]],
+    }));
+    let piefed_reply = lemmy_note(
+        &lemmy,
+        &format!("{origin}/comment/902"),
+        "bob",
+        &second,
+        "A PieFed-style embedded reply",
+    );
+    lemmy.serve(&piefed_reply);
+    outbox["orderedItems"][1]["object"]["object"]["replies"] = json!([piefed_reply]);
+    lemmy.serve(&outbox);
+
+    let path = resolve(&alice, &format!("!linux@{}", lemmy.host())).await;
+    let page = alice.page(&path).await;
+    let ids = select_attr(&page, "article.story", "data-id");
+    let scores = select_attr(&page, "article.story", "data-score");
+    assert_eq!(scores, vec!["7", "0"]);
+    let first_story = alice.page(&format!("/s/{}", ids[0])).await;
+    let comments = select_text(&first_story, "div.comment .body");
+    assert_eq!(comments.len(), 2, "{comments:?}");
+    assert_eq!(
+        select_attr(&first_story, "div.comment", "data-depth"),
+        vec!["0", "1"]
+    );
+    let second_story = alice.page(&format!("/s/{}", ids[1])).await;
+    assert!(second_story
+        .html()
+        .contains("A PieFed-style embedded reply"));
+}
