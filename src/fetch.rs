@@ -61,6 +61,8 @@ pub enum Accept {
     Html,
     /// `image/*`.
     Image,
+    /// JSON (`application/json`, `application/jrd+json`, `…+json`).
+    Json,
 }
 
 /// How far one fetch may go.
@@ -86,6 +88,15 @@ impl Limits {
         max_bytes: 2 * 1024 * 1024,
         keep_head: true,
         accept: Accept::Html,
+    };
+
+    /// A small JSON document (a server's NodeInfo): 5 s, 1 redirect, 64 kB at most.
+    pub const JSON: Limits = Limits {
+        timeout: Duration::from_secs(5),
+        max_redirects: 1,
+        max_bytes: 64 * 1024,
+        keep_head: false,
+        accept: Accept::Json,
     };
 
     /// An image to make a thumbnail of: 10 s, 3 redirects, 5 MB at most.
@@ -327,6 +338,7 @@ impl Fetcher {
         let accept = match limits.accept {
             Accept::Html => "text/html,application/xhtml+xml;q=0.9,*/*;q=0.1",
             Accept::Image => "image/webp,image/png,image/jpeg,image/gif;q=0.9,image/*;q=0.8",
+            Accept::Json => "application/json,application/jrd+json;q=0.9",
         };
         let mut url = url.clone();
         let mut redirects = 0;
@@ -376,6 +388,7 @@ impl Fetcher {
         let wanted = match limits.accept {
             Accept::Html => essence == "text/html",
             Accept::Image => essence.starts_with("image/"),
+            Accept::Json => essence == "application/json" || essence.ends_with("+json"),
         };
         if !wanted {
             return Err(FetchError::ContentType(essence));

@@ -6,6 +6,7 @@ pub mod actors;
 pub mod comments;
 pub mod communities;
 pub mod embedded;
+pub mod groups;
 pub mod invitations;
 pub mod login_failures;
 pub mod moderation;

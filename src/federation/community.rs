@@ -381,11 +381,14 @@ pub async fn announced(activity: &ActivityJson, group: &ActorRow, data: &FedData
         .map(str::to_owned);
     let inner: ActivityJson = serde_json::from_value(inner)
         .map_err(|e| FederationError::BadRequest(format!("the announced activity: {e}")))?;
-    let inner = trusted(inner, group, data).await?;
-    if actors::received(db, inner.id.as_str()).await? {
-        // The same activity arrived directly or by another announce: effect once.
+    // What this instance sent, announced back to it (Lemmy 1.0 and lien's groups echo to every
+    // follower), and what arrived directly or by another announce: effect once, nothing fetched.
+    if same_origin(inner.actor.as_str(), &data.config.origin())
+        || actors::received(db, inner.id.as_str()).await?
+    {
         return Ok(());
     }
+    let inner = trusted(inner, group, data).await?;
     if moderation::is_blocked(db, &super::delivery::host_of(&inner.actor)).await? {
         return Err(FederationError::Forbidden(
             "this server is blocked here".into(),

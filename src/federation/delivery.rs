@@ -71,12 +71,14 @@ const SIGNER_CACHE_TTL: Duration = Duration::from_secs(60);
 /// How much of a failure's message is kept in `last_error`.
 const MAX_ERROR_LENGTH: usize = 500;
 
-/// Who signs a delivery: a local person (their key in `person.private_key_pem`) or the instance
-/// actor. The signer's key id goes in the signature, so it should be the activity's actor.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+/// Who signs a delivery: a local person (their key in `person.private_key_pem`), the instance
+/// actor, or a tag group (its key in `tag_group`). The signer's key id goes in the signature, so
+/// it should be the activity's actor.
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Signer {
     Person(i64),
     Instance,
+    Group(String),
 }
 
 /// What one [`deliver_due`] call did.
@@ -162,13 +164,14 @@ pub async fn enqueue(
     if targets.is_empty() {
         return Ok(0);
     }
-    let signer_id = match signer {
-        Signer::Person(id) => Some(id),
-        Signer::Instance => None,
+    let (signer_id, signer_tag) = match signer {
+        Signer::Person(id) => (Some(id), None),
+        Signer::Instance => (None, None),
+        Signer::Group(tag) => (None, Some(tag)),
     };
     let queued = sqlx::query(
-        "insert into delivery (activity_id, signer_id, inbox, host, payload)
-         select $1, $2, target.inbox, target.host, $3
+        "insert into delivery (activity_id, signer_id, signer_tag, inbox, host, payload)
+         select $1, $2, $6, target.inbox, target.host, $3
          from unnest($4::text[], $5::text[]) as target (inbox, host)
          -- nothing goes to a blocked server
          where target.host not in (select host from instance_block)
@@ -179,6 +182,7 @@ pub async fn enqueue(
     .bind(sqlx::types::Json(activity))
     .bind(&targets)
     .bind(&hosts)
+    .bind(signer_tag)
     .execute(&mut **tx)
     .await?
     .rows_affected();
@@ -310,6 +314,7 @@ struct Claimed {
     id: i64,
     activity_id: String,
     signer_id: Option<i64>,
+    signer_tag: Option<String>,
     inbox: String,
     host: String,
     payload: sqlx::types::Json<serde_json::Value>,
@@ -344,7 +349,7 @@ struct Pump<'a> {
     sent: Vec<i64>,
     /// Deliveries in flight per host.
     busy: HashMap<String, usize>,
-    signers: HashMap<Option<i64>, SignerKeys>,
+    signers: HashMap<(Option<i64>, Option<String>), SignerKeys>,
     signers_read_at: Instant,
 }
 
@@ -412,7 +417,7 @@ impl<'a> Pump<'a> {
              set next_attempt_at = now() + interval '{LEASE}', attempts = delivery.attempts + 1
              from chosen
              where delivery.id = chosen.id
-             returning delivery.id, delivery.activity_id, delivery.signer_id, delivery.inbox,
+             returning delivery.id, delivery.activity_id, delivery.signer_id, delivery.signer_tag, delivery.inbox,
                        delivery.host, delivery.payload, delivery.attempts,
                        delivery.created_at < now() - interval '{GIVE_UP_AFTER}' as expired"
         ))
@@ -426,7 +431,7 @@ impl<'a> Pump<'a> {
         .await?;
         let started = rows.len();
         for row in rows {
-            let signer = match self.signer(row.signer_id).await {
+            let signer = match self.signer(row.signer_id, row.signer_tag.clone()).await {
                 Ok(signer) => Some(signer),
                 Err(error) => {
                     tracing::warn!(
@@ -496,19 +501,34 @@ impl<'a> Pump<'a> {
     }
 
     /// The signer's keys, read once per SIGNER_CACHE_TTL rather than once per row.
-    async fn signer(&mut self, signer_id: Option<i64>) -> anyhow::Result<SignerKeys> {
-        if let Some(keys) = self.signers.get(&signer_id) {
+    async fn signer(
+        &mut self,
+        signer_id: Option<i64>,
+        signer_tag: Option<String>,
+    ) -> anyhow::Result<SignerKeys> {
+        let which = (signer_id, signer_tag);
+        if let Some(keys) = self.signers.get(&which) {
             return Ok(keys.clone());
         }
-        let keys = match signer_id {
-            Some(id) => person_key(self.pool(), id).await?,
-            None => {
+        let keys = match &which {
+            (Some(id), _) => person_key(self.pool(), *id).await?,
+            (None, Some(tag)) => {
+                let origin = self.data.app_data().config.origin();
+                match crate::db::groups::get(self.pool(), tag).await? {
+                    Some(group) => SignerKeys::Found(Arc::new(SigningKey::new(
+                        &super::group::group_id(&origin, tag)?,
+                        &group.private_key_pem,
+                    )?)),
+                    None => SignerKeys::Missing,
+                }
+            }
+            (None, None) => {
                 let actor = site::instance_actor(self.data.app_data()).await?;
                 let key = SigningKey::new(&actor.id, &actor.private_key_pem)?;
                 SignerKeys::Found(Arc::new(key))
             }
         };
-        self.signers.insert(signer_id, keys.clone());
+        self.signers.insert(which, keys.clone());
         Ok(keys)
     }
 }

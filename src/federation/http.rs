@@ -280,30 +280,61 @@ struct WebfingerQuery {
     resource: String,
 }
 
-/// `acct:name@host` (or the actor's URL) → the actor's id, exactly.
+/// `acct:name@host` (or the actor's URL) → the actor's id, exactly. A person and a tag group may
+/// share a name: both are answered, person first (Mastodon takes the first `self` link), each
+/// `self` link typed with its ActivityStreams type as Lemmy answers, so that Lemmy finds the
+/// `Group` for `!name@host` and the `Person` for `@name@host`.
 async fn webfinger(query: web::Query<WebfingerQuery>, data: FedData) -> FedResult<HttpResponse> {
     check_on(&data)?;
     let origin = data.config.origin();
-    let name = match query.resource.strip_prefix(&format!("{origin}/users/")) {
-        Some(name) => name.to_owned(),
-        None => extract_webfinger_name(&query.resource, &data)
+    let resource = query.resource.as_str();
+    let name = if let Some(name) = resource.strip_prefix(&format!("{origin}/users/")) {
+        name.to_owned()
+    } else if let Some(tag) = resource.strip_prefix(&format!("{origin}/t/")) {
+        tag.to_owned()
+    } else {
+        extract_webfinger_name(resource, &data)
             .map_err(|_| FederationError::NotFound)?
-            .to_owned(),
+            .to_owned()
     };
-    let person = actors::local_by_name(objects_db(&data), &name)
-        .await?
-        .ok_or(FederationError::NotFound)?;
-    if person.deleted_at.is_some() {
-        return Err(FederationError::Gone);
+    let person = match resource.starts_with(&format!("{origin}/t/")) {
+        true => None,
+        false => actors::local_by_name(objects_db(&data), &name).await?,
+    };
+    let group = match resource.starts_with(&format!("{origin}/users/")) {
+        true => None,
+        false => super::group::find(&data, &name.to_lowercase()).await?,
+    };
+    let live_person = person.as_ref().filter(|p| p.deleted_at.is_none());
+    if live_person.is_none() && group.is_none() {
+        return Err(match person {
+            Some(_) => FederationError::Gone,
+            None => FederationError::NotFound,
+        });
     }
-    let profile = format!("{origin}/@{}", person.name);
+    let typed = |kind: &str| json!({ "https://www.w3.org/ns/activitystreams#type": kind });
+    let (mut aliases, mut links) = (vec![], vec![]);
+    let mut subject_name = name.clone();
+    if let Some(person) = live_person {
+        let profile = format!("{origin}/@{}", person.name);
+        subject_name = person.name.clone();
+        aliases.extend([person.ap_id.clone(), profile.clone()]);
+        links.push(json!({ "rel": "self", "type": ACTIVITY_JSON, "href": person.ap_id, "properties": typed("Person") }));
+        links.push(json!({ "rel": "http://webfinger.net/rel/profile-page", "type": "text/html", "href": profile }));
+    }
+    if let Some(group) = &group {
+        let id = super::group::group_id(&origin, &group.tag)?;
+        if live_person.is_none() {
+            subject_name = group.tag.clone();
+            aliases.push(id.to_string());
+        }
+        links.push(json!({ "rel": "self", "type": ACTIVITY_JSON, "href": id, "properties": typed("Group") }));
+        links.push(json!({ "rel": "http://webfinger.net/rel/profile-page", "type": "text/html", "href": id }));
+    }
     let body = json!({
-        "subject": format!("acct:{}@{}", person.name, data.config.host()),
-        "aliases": [person.ap_id, profile],
-        "links": [
-            { "rel": "self", "type": ACTIVITY_JSON, "href": person.ap_id },
-            { "rel": "http://webfinger.net/rel/profile-page", "type": "text/html", "href": profile },
-        ],
+        "subject": format!("acct:{subject_name}@{}", data.config.host()),
+        "aliases": aliases,
+        "links": links,
     });
     Ok(HttpResponse::Ok()
         .content_type("application/jrd+json")
@@ -330,6 +361,7 @@ async fn nodeinfo(data: FedData) -> FedResult<HttpResponse> {
     )
     .fetch_one(&data.db.read)
     .await?;
+    let groups = crate::db::groups::count(&data.db.read).await?;
     let body = json!({
         "version": "2.1",
         "software": {
@@ -345,7 +377,8 @@ async fn nodeinfo(data: FedData) -> FedResult<HttpResponse> {
             "localPosts": stories_count,
             "localComments": comments_count,
         },
-        "metadata": { "nodeName": data.config.host() },
+        // Every tag in use is a group (FEP-1b12); those made so far are counted.
+        "metadata": { "nodeName": data.config.host(), "localGroups": groups },
     });
     Ok(HttpResponse::Ok()
         .content_type(

@@ -87,7 +87,11 @@ async fn shared_inbox(
 
 /// Receives one activity and counts it for /metrics if it was refused; one that got through is
 /// counted by [`InboxActivity::receive`], which knows whether it was a duplicate.
-async fn receive(req: HttpRequest, body: web::Bytes, data: FedData) -> FedResult<HttpResponse> {
+pub(crate) async fn receive(
+    req: HttpRequest,
+    body: web::Bytes,
+    data: FedData,
+) -> FedResult<HttpResponse> {
     let kind = claimed_type(&body);
     let ip = crate::rate_limit::client_ip(&req, data.config.trust_proxy);
     if let Err(seconds) = data.limits.hit(Action::Inbox, &[&ip]) {
@@ -267,6 +271,10 @@ impl ActivityHandler for InboxActivity {
         let result = handle(&activity, &actor, data).await;
         if result.is_ok() {
             actors::record_receipt(&data.db.write, activity.id.as_str()).await?;
+            // The tag groups of the discussion it is about pass it on to their followers.
+            if let Err(error) = super::announce::after_receipt(&activity, data).await {
+                tracing::warn!(id = %activity.id, %error, "could not announce an activity");
+            }
             crate::metrics::inbox_activity(&activity.kind, "accepted", 200);
             // Pages show it from now on. (Each accepted activity leaves the caches behind: on a
             // busy inbox pages are rendered more often, one rendering per page at a time.)
@@ -317,6 +325,9 @@ fn check_embedded_actor(activity: &ActivityJson) -> FedResult<()> {
 
 async fn follow(activity: &ActivityJson, follower: &ActorRow, data: &FedData) -> FedResult<()> {
     let target = named_object(activity)?;
+    if let Some(tag) = super::group::tag_of(&target, &data.config.origin()) {
+        return super::group::follow(activity, follower, &tag, data).await;
+    }
     let Some(followee) = actors::by_ap_id(&data.db.write, target.as_str())
         .await?
         .filter(|p| p.local)
@@ -365,6 +376,9 @@ async fn undo(activity: &ActivityJson, actor: &ActorRow, data: &FedData) -> FedR
     check_embedded_actor(activity)?;
     let inner = named_object(activity)?;
     let db = &data.db.write;
+    if super::group::undo_follow(activity, actor, data).await? {
+        return Ok(());
+    }
     // A Follow of one of ours?
     let unfollowed = sqlx::query("delete from follow where ap_id = $1 and follower_id = $2")
         .bind(inner.as_str())
@@ -484,8 +498,13 @@ pub(crate) fn check_authorship(post: &PostJson, actor: &ActorRow) -> FedResult<(
 }
 
 async fn create(activity: &ActivityJson, actor: &ActorRow, data: &FedData) -> FedResult<()> {
-    let post = carried_post(activity, data).await?;
+    let mut post = carried_post(activity, data).await?;
     check_authorship(&post, actor)?;
+    // A new post to one of our tag groups becomes a story in those tags.
+    let groups = match post.in_reply_to {
+        None => super::group::posted_to(&mut post, data).await?,
+        Some(_) => vec![],
+    };
     let db = &data.db.write;
     let parent = match &post.in_reply_to {
         // A reply joins a discussion lien already has; replies to anything else are not ours.
@@ -508,9 +527,10 @@ async fn create(activity: &ActivityJson, actor: &ActorRow, data: &FedData) -> Fe
             }
             Some(parent)
         }
-        // A new top-level post becomes a story only if someone here follows its author.
+        // A new top-level post becomes a story only if it was posted to a tag group here or
+        // someone here follows its author.
         None => {
-            if !actors::has_local_followers(db, actor.id).await? {
+            if groups.is_empty() && !actors::has_local_followers(db, actor.id).await? {
                 tracing::debug!(id = %post.id, "post from an actor nobody here follows ignored");
                 return Ok(());
             }
@@ -523,7 +543,10 @@ async fn create(activity: &ActivityJson, actor: &ActorRow, data: &FedData) -> Fe
         .map_err(|_| FederationError::Forbidden("bad actor id".into()))?;
     DbPost::verify(&post, &expected, data).await?;
     // Author and parent are known already: stored without looking them up again.
-    DbPost::store(post, actor, parent.as_ref(), data).await?;
+    let stored = DbPost::store(post, actor, parent.as_ref(), data).await?;
+    if let (super::objects::Stored::Story(id), false) = (stored, groups.is_empty()) {
+        crate::db::groups::mark_posted_to_group(db, id).await?;
+    }
     Ok(())
 }
 
@@ -539,9 +562,11 @@ async fn flag(activity: &ActivityJson, actor: &ActorRow, data: &FedData) -> FedR
             .collect(),
         other => object_id(other).map(String::from).into_iter().collect(),
     };
+    // Mastodon gives the reason in `content`, Lemmy in `summary`.
     let reason = activity
         .content
         .as_deref()
+        .or_else(|| activity.extra("summary"))
         .map(str::trim)
         .filter(|c| !c.is_empty())
         .unwrap_or("reported from another server");

@@ -5,11 +5,14 @@
 //! in `delivery`. Federation never happens inline in a request: a change queues its activities in
 //! the same transaction, and the delivery worker sends them.
 
+pub mod announce;
 pub mod community;
 pub mod delivery;
 pub mod error;
+pub mod group;
 pub mod http;
 pub mod inbox;
+pub mod note_story;
 pub mod objects;
 pub mod outbox;
 pub mod protocol;
@@ -31,7 +34,10 @@ use crate::app::AppState;
 
 /// The ActivityPub endpoints: actors, objects, collections, WebFinger and NodeInfo, and the inboxes.
 pub fn routes(cfg: &mut web::ServiceConfig) {
-    cfg.configure(http::routes).configure(inbox::routes);
+    // Groups first: `P/s/{id}/context` must not be taken for a story's slug.
+    cfg.configure(group::routes)
+        .configure(http::routes)
+        .configure(inbox::routes);
 }
 
 /// What the ActivityPub library hands to every handler: lien's state plus the federation settings.

@@ -325,7 +325,29 @@ pub fn story_json(
         sensitive: Some(false),
         icon: thumbnail.clone(),
         image: thumbnail,
+        audience: None,
+        context: None,
     })
+}
+
+/// Where a post of `story`'s discussion belongs, for peers: the group of the story's first tag
+/// (FEP-1b12 `audience`, also in `to`, as Lemmy addresses its posts) and, when the story is
+/// local, its context collection (FEP-7888). `group_tags` are the story's group tags.
+fn place_in_discussion(
+    json: &mut PostJson,
+    story: &Story,
+    group_tags: &[String],
+    origin: &str,
+) -> Result<(), FederationError> {
+    if let Some(tag) = group_tags.first() {
+        let group = url(&format!("{origin}/t/{tag}"))?;
+        json.to.push(group.clone());
+        json.audience = Some(group);
+    }
+    if story.local {
+        json.context = Some(Value::String(format!("{}/context", story.ap_id)));
+    }
+    Ok(())
 }
 
 /// What a comment answers: the parent's id and author.
@@ -405,6 +427,8 @@ pub fn comment_json(
         sensitive: Some(false),
         image: None,
         icon: None,
+        audience: None,
+        context: None,
     })
 }
 
@@ -418,11 +442,20 @@ pub async fn post_json(
     let author = actors::by_id(&mut *db, post.author_id())
         .await?
         .ok_or(FederationError::NotFound)?;
+    let group_tags = crate::db::groups::story_group_tags(&mut *db, post.story_id()).await?;
     match post {
-        DbPost::Story(story) => story_json(story, &author, origin),
+        DbPost::Story(story) => {
+            let mut json = story_json(story, &author, origin)?;
+            place_in_discussion(&mut json, story, &group_tags, origin)?;
+            Ok(json)
+        }
         DbPost::Comment(comment) => {
             let target = reply_target(db, comment).await?;
-            comment_json(comment, &author, &target, origin, local_host)
+            let mut json = comment_json(comment, &author, &target, origin, local_host)?;
+            if let Some(story) = stories::get(&mut *db, comment.story_id).await? {
+                place_in_discussion(&mut json, &story, &group_tags, origin)?;
+            }
+            Ok(json)
         }
     }
 }
@@ -432,37 +465,6 @@ fn html_escape(s: &str) -> String {
         .replace('<', "&lt;")
         .replace('>', "&gt;")
         .replace('"', "&quot;")
-}
-
-/// Tags a remote post may carry into lien: valid tag names, at most five.
-fn usable_tags(json: &PostJson) -> Vec<String> {
-    let mut tags: Vec<String> = json
-        .hashtags()
-        .into_iter()
-        .filter(|t| {
-            (1..=30).contains(&t.len())
-                && t.bytes().next().is_some_and(|b| b.is_ascii_alphanumeric())
-                && t.bytes()
-                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_')
-        })
-        .collect();
-    tags.dedup();
-    tags.truncate(5);
-    tags
-}
-
-/// A title for a post that has none (a Mastodon status): its first line of text.
-fn title_from(html: &str) -> String {
-    let first = html
-        .split("</p>")
-        .map(|p| markdown::plain_text(p, 120))
-        .find(|t| !t.is_empty())
-        .unwrap_or_default();
-    if first.is_empty() {
-        "(untitled)".to_owned()
-    } else {
-        first
-    }
 }
 
 #[async_trait]
@@ -583,23 +585,21 @@ impl DbPost {
                 Ok(Stored::Comment(id))
             }
             None => {
-                let link = json
-                    .link()
-                    .filter(|l| links::parse_link(l.as_str()).is_ok());
+                let parts = super::note_story::story_parts(&json, &html);
+                let link = parts.link.filter(|l| links::parse_link(l.as_str()).is_ok());
                 let link_parts = link
                     .as_ref()
                     .map(|l| (l.to_string(), links::url_key(l), links::domain(l)));
-                let title = match json.name.as_deref().map(str::trim) {
-                    Some(name) if !name.is_empty() => name.chars().take(300).collect(),
-                    _ => title_from(&html),
-                };
+                let title = parts.title;
                 // A lien Page's content starts with the link paragraph of its summary; the page
-                // shows the link already, so keep only the description.
+                // shows the link already, so keep only the description. A status whose whole
+                // text is the title has no body beyond it.
                 let body_html = match (&link, json.kind.as_str()) {
                     (Some(_), "Page") => source.as_deref().map(markdown::render).unwrap_or(html),
+                    _ if parts.title_is_whole_text => String::new(),
                     _ => html,
                 };
-                let tags = usable_tags(&json);
+                let tags = parts.tags;
                 let id = stories::upsert_remote(
                     db,
                     &RemoteStory {

@@ -34,7 +34,8 @@ fn parse_inboxes(inboxes: impl IntoIterator<Item = String>) -> Vec<Url> {
     inboxes.into_iter().filter_map(|i| i.parse().ok()).collect()
 }
 
-async fn queue(
+/// Queues `activity` (given its context here) for `inboxes`, signed by `signer`.
+pub(crate) async fn queue(
     tx: &mut Transaction<'_, Postgres>,
     state: &AppState,
     activity: Value,
@@ -134,7 +135,9 @@ pub async fn post_published(
         "cc": object.cc,
         "published": chrono::Utc::now(),
     });
-    to_audience(tx, state, post, &author, activity).await
+    to_audience(tx, state, post, &author, activity.clone()).await?;
+    let new_story = kind == "Create" && matches!(post, DbPost::Story(_));
+    super::announce::about_post(tx, state, post, &activity, new_story).await
 }
 
 /// A local post was deleted: `Delete` with a `Tombstone`, to everyone who heard of it.
@@ -152,7 +155,8 @@ pub async fn post_deleted(
         "object": { "id": post.ap_id(), "type": "Tombstone" },
         "to": [PUBLIC],
     });
-    to_audience(tx, state, post, &author, activity).await
+    to_audience(tx, state, post, &author, activity.clone()).await?;
+    super::announce::about_post(tx, state, post, &activity, false).await
 }
 
 /// A removed local post was restored by a moderator: `Undo` of the `Delete` its removal sent, to
@@ -178,7 +182,8 @@ pub async fn post_restored(
         },
         "to": [PUBLIC],
     });
-    to_audience(tx, state, post, &author, activity).await
+    to_audience(tx, state, post, &author, activity.clone()).await?;
+    super::announce::about_post(tx, state, post, &activity, false).await
 }
 
 /// A local person was banned (or the ban lifted): their posts leave (or come back to) the

@@ -198,6 +198,17 @@ pub struct PostJson {
     /// The same thumbnail, for readers that look for an icon.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub icon: Option<Value>,
+    /// The group a post belongs to (FEP-1b12): lien's stories and comments name the group of the
+    /// story's first tag; Lemmy, PieFed and Mbin name their community.
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "deserialize_skip_error"
+    )]
+    pub audience: Option<Url>,
+    /// The discussion a post belongs to (FEP-7888): a local story's context collection.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub context: Option<Value>,
 }
 
 /// One JSON value or a list of them. (The library's `deserialize_one_or_many` cannot serve here: a
@@ -340,6 +351,17 @@ pub struct ActivityJson {
     /// What a `Flag` says about what it reports (Mastodon's report comment).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub content: Option<String>,
+    /// Every other field, kept so that a group can announce the activity unchanged (Lemmy's
+    /// `audience`, its `Flag` reason and removal reason in `summary`...).
+    #[serde(flatten)]
+    pub rest: serde_json::Map<String, Value>,
+}
+
+impl ActivityJson {
+    /// A string field kept in `rest` (`summary`, `audience`...).
+    pub fn extra(&self, field: &str) -> Option<&str> {
+        self.rest.get(field).and_then(Value::as_str)
+    }
 }
 
 /// The id an activity's `object` names, whether embedded or given as a bare id.

@@ -56,6 +56,8 @@ struct ListPage {
     /// Stories on earlier pages, so numbering continues.
     first_rank: i64,
     empty: &'static str,
+    /// A line under the heading (a tag page: how to follow its group, and who does).
+    note: String,
 }
 
 /// Story views with the viewer's own votes marked (one query for the whole page).
@@ -84,6 +86,7 @@ struct ListSpec {
     base: String,
     feed: Option<String>,
     empty: &'static str,
+    note: String,
 }
 
 async fn list_page(ctx: Ctx, query: &PageQuery, spec: ListSpec) -> AppResult<HttpResponse> {
@@ -120,6 +123,7 @@ async fn list_page(ctx: Ctx, query: &PageQuery, spec: ListSpec) -> AppResult<Htt
         pager,
         first_rank: query.offset(),
         empty: spec.empty,
+        note: spec.note,
     })?;
     // Search results are not shared: each query is counted against its reader's rate limit.
     Ok(if searching {
@@ -138,6 +142,7 @@ async fn hot(ctx: Ctx, query: web::Query<PageQuery>) -> AppResult<HttpResponse> 
         base: "/".into(),
         feed: Some("/hot".into()),
         empty: "Nothing has been shared yet. Be the first.",
+        note: String::new(),
     };
     list_page(ctx, &query, spec).await
 }
@@ -151,6 +156,7 @@ async fn newest(ctx: Ctx, query: web::Query<PageQuery>) -> AppResult<HttpRespons
         base: "/new".into(),
         feed: Some("/new".into()),
         empty: "Nothing has been shared yet.",
+        note: String::new(),
     };
     list_page(ctx, &query, spec).await
 }
@@ -193,6 +199,7 @@ async fn top(ctx: Ctx, query: web::Query<TopQuery>) -> AppResult<HttpResponse> {
         base: format!("/top?t={window}"),
         feed: Some(format!("/top?t={window}")),
         empty: "No stories in this window.",
+        note: String::new(),
     };
     list_page(
         ctx,
@@ -231,6 +238,13 @@ async fn tag(
     query: web::Query<PageQuery>,
 ) -> AppResult<HttpResponse> {
     let tag = path.into_inner().to_lowercase();
+    // Every tag is a group other servers follow (issue 12): say how, and how many do.
+    let followers = crate::db::groups::follower_count(ctx.read_db(), &tag).await?;
+    let host = ctx.state.config.host();
+    let note = format!(
+        "Follow this tag from elsewhere: @{tag}@{host} on Mastodon, !{tag}@{host} on Lemmy, PieFed or Mbin. {followers} {} on other servers.",
+        if followers == 1 { "follower" } else { "followers" }
+    );
     let spec = ListSpec {
         listing: Listing::Tag(tag.clone()),
         title: format!("Stories tagged {tag}"),
@@ -239,6 +253,7 @@ async fn tag(
         base: format!("/t/{tag}"),
         feed: Some(format!("/t/{tag}")),
         empty: "No stories carry this tag.",
+        note,
     };
     list_page(ctx, &query, spec).await
 }
@@ -258,6 +273,7 @@ async fn domain(
         base: format!("/domain/{host}"),
         feed: Some(format!("/domain/{host}")),
         empty: "No stories link to this site.",
+        note: String::new(),
     };
     list_page(ctx, &query, spec).await
 }
@@ -304,6 +320,7 @@ async fn search(
             },
             first_rank: 0,
             empty: "Search stories by title, link or tag.",
+            note: String::new(),
         });
     }
     let spec = ListSpec {
@@ -317,6 +334,7 @@ async fn search(
         ),
         feed: None,
         empty: "No stories match.",
+        note: String::new(),
     };
     list_page(ctx, &page, spec).await
 }

@@ -835,3 +835,108 @@ async fn a_community_post_comes_with_its_score_and_its_discussion() {
         .html()
         .contains("A PieFed-style embedded reply"));
 }
+
+/// The id of the story with this title on an instance.
+async fn story_titled(app: &TestApp, title: &str) -> Option<i64> {
+    sqlx::query_scalar("select id from story where title = $1")
+        .bind(title)
+        .fetch_optional(&app.pool)
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn a_tag_group_on_one_lien_is_a_community_on_two_others() {
+    let a = dev_instance().await;
+    let b = dev_instance().await;
+    let c = dev_instance().await;
+    let ann = a.user("ann").await;
+    let bob = b.user("bob").await;
+    let cyd = c.user("cyd").await;
+    let a_host = crate::federation::host(&a);
+
+    // A tag is a group once a story carries it. bob on B and cyd on C follow `!rust@A`; the
+    // group's outbox brings its story along at once.
+    ann.share("https://example.com/rust-first", "Rust first", "rust")
+        .await;
+    let path = format!("/!rust@{a_host}");
+    for (app, user) in [(&b, &bob), (&c, &cyd)] {
+        assert_eq!(resolve(user, &format!("!rust@{a_host}")).await, path);
+        let response = user.post(&format!("{path}/follow"), &[]).await;
+        assert_eq!(response.status(), StatusCode::SEE_OTHER);
+        deliver_all(app).await;
+    }
+    deliver_all(&a).await;
+    for user in [&bob, &cyd] {
+        assert_eq!(
+            select_text(&user.page(&path).await, ".follow-state"),
+            vec!["following"]
+        );
+    }
+
+    // A new story on A tagged `rust` reaches B and C through the group's Announce, marked there
+    // with the community.
+    let story_a = ann
+        .share("https://example.com/rust-2026", "Rust in 2026", "rust")
+        .await;
+    deliver_all(&a).await;
+    let story_b = story_titled(&b, "Rust in 2026")
+        .await
+        .expect("the story reached B");
+    let story_c = story_titled(&c, "Rust in 2026")
+        .await
+        .expect("the story reached C");
+    let page = bob.page(&path).await;
+    assert_eq!(
+        select_text(&page, "article.story h2 a.link"),
+        vec!["Rust in 2026", "Rust first"]
+    );
+    assert_eq!(
+        select_text(&page, "article.story a.community"),
+        vec![format!("!rust@{a_host}"); 2]
+    );
+
+    // bob comments and votes on B: both reach A (the group and the author)...
+    bob.comment(story_b, None, "Written on B").await;
+    bob.vote(&format!("/s/{story_b}"), "1").await;
+    deliver_all(&b).await;
+    let on_a: (i32, i32) = sqlx::query_as("select score, comment_count from story where id = $1")
+        .bind(story_a)
+        .fetch_one(&a.pool)
+        .await
+        .unwrap();
+    assert_eq!(on_a, (2, 1), "ann's own vote and bob's; bob's comment");
+    // ...and A's group announces them to its other followers: C takes the comment from its
+    // origin, B (which wrote it) keeps its one copy. The vote cannot be checked at B (lien does
+    // not serve its activities), so C refuses it.
+    deliver_all(&a).await;
+    let comments_c: Vec<String> =
+        sqlx::query_scalar("select body from comment where story_id = $1")
+            .bind(story_c)
+            .fetch_all(&c.pool)
+            .await
+            .unwrap();
+    assert_eq!(comments_c, vec!["Written on B"]);
+    assert_eq!(crate::helpers::count(&b.pool, "comment").await, 1);
+
+    // A moderator's removal on A reaches B and C through the group. (A sends it as the author's
+    // Delete, or as the moderator's Delete with the reason once grp-out's `post_moderated` is in
+    // use: either way the story goes.)
+    let root = crate::moderation::admin(&a).await;
+    crate::moderation::moderate(&root, "remove", "story", &story_a.to_string(), "spam").await;
+    deliver_all(&a).await;
+    for app in [&b, &c] {
+        let gone: bool = sqlx::query_scalar(
+            "select deleted_at is not null or removed_at is not null from story
+             where title = 'Rust in 2026'",
+        )
+        .fetch_one(&app.pool)
+        .await
+        .unwrap();
+        assert!(gone, "the removal reached {}", app.address);
+    }
+    assert_eq!(
+        select_text(&bob.page(&path).await, "article.story h2 a.link"),
+        vec!["Rust first"]
+    );
+}

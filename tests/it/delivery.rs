@@ -207,7 +207,7 @@ async fn enqueue_all(
     let mut tx = pool.begin().await.unwrap();
     let mut queued = 0;
     for activity in activities {
-        queued += delivery::enqueue(&mut tx, activity, signer, inboxes, local_host)
+        queued += delivery::enqueue(&mut tx, activity, signer.clone(), inboxes, local_host)
             .await
             .unwrap();
     }

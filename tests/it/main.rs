@@ -14,6 +14,7 @@ mod federation;
 mod fedify;
 mod feeds;
 mod floors;
+mod groups;
 mod helpers;
 mod indexes;
 mod invitations;

@@ -111,6 +111,22 @@ async fn inbox(req: HttpRequest, body: web::Bytes, state: web::Data<FakeState>) 
     HttpResponse::Accepted().finish()
 }
 
+/// Mastodon's NodeInfo, which names its software (lien's tag groups read it).
+async fn nodeinfo_links(state: web::Data<FakeState>) -> HttpResponse {
+    HttpResponse::Ok().json(serde_json::json!({ "links": [{
+        "rel": "http://nodeinfo.diaspora.software/ns/schema/2.0",
+        "href": format!("{}/nodeinfo/2.0", state.origin),
+    }] }))
+}
+
+async fn nodeinfo() -> HttpResponse {
+    HttpResponse::Ok().json(serde_json::json!({
+        "version": "2.0", "software": { "name": "mastodon", "version": "4.3.0" },
+        "protocols": ["activitypub"], "openRegistrations": false,
+        "usage": { "users": { "total": 2 }, "localPosts": 1 }, "metadata": {}
+    }))
+}
+
 impl FakeMastodon {
     /// A Mastodon server on a `localhost` port with accounts `mallory` and `eve`, talking to `lien`.
     pub(crate) async fn start(lien: &TestApp) -> FakeMastodon {
@@ -142,6 +158,8 @@ impl FakeMastodon {
             App::new()
                 .app_data(data.clone())
                 .route("/users/{name}", web::get().to(actor_document))
+                .route("/.well-known/nodeinfo", web::get().to(nodeinfo_links))
+                .route("/nodeinfo/2.0", web::get().to(nodeinfo))
                 .route("/users/{name}/inbox", web::post().to(inbox))
                 .route("/inbox", web::post().to(inbox))
                 .default_service(web::get().to(document))
@@ -167,7 +185,7 @@ impl FakeMastodon {
     }
 
     /// Learns lien's people's public keys from their actor documents, to check deliveries.
-    async fn learn_key(&self, actor: &str) {
+    pub(crate) async fn learn_key(&self, actor: &str) {
         let person: Value = self
             .client
             .get(actor)
@@ -250,7 +268,7 @@ impl FakeMastodon {
         request.send().await.unwrap().status()
     }
 
-    fn received(&self) -> Vec<Value> {
+    pub(crate) fn received(&self) -> Vec<Value> {
         self.state
             .received
             .lock()
