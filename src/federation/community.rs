@@ -213,6 +213,34 @@ async fn store_community_post(data: &FedData, group: &ActorRow, object: &Value) 
 /// Levels of replies brought along with a community's post.
 const BACKFILL_DEPTH: u8 = 2;
 
+/// Files a remote story fetched on its own (a pasted address) under the community its `audience`
+/// names, when that is a `Group` on the story's own server (a community speaks for its posts only).
+pub async fn file_by_audience(data: &FedData, json: &Value) -> FedResult<()> {
+    let (Some(id), Some(audience)) = (
+        object_id(json),
+        json.get("audience").and_then(Value::as_str),
+    ) else {
+        return Ok(());
+    };
+    if !same_origin(id.as_str(), audience) {
+        return Ok(());
+    }
+    let Some(DbPost::Story(story)) = DbPost::find(&data.db.write, id.as_str()).await? else {
+        return Ok(());
+    };
+    if story.local || story.community.is_some() {
+        return Ok(());
+    }
+    let audience: Url = audience
+        .parse()
+        .map_err(|_| FederationError::BadRequest("bad audience".into()))?;
+    let group = ObjectId::<DbGroup>::from(audience)
+        .dereference(data)
+        .await?;
+    communities::file_story(&data.db.write, story.id, &group.0).await?;
+    Ok(())
+}
+
 /// Whether two URLs share scheme, host and port: the unit a server speaks for. (Stricter than the
 /// library's domain check, which ignores ports.)
 pub fn same_origin(a: &str, b: &str) -> bool {

@@ -148,6 +148,9 @@ pub async fn backfill_from(data: &FedData, json: &Value, depth: u8) -> FedResult
         return Ok(());
     }
     remote_counts(data, json).await?;
+    if let Err(error) = super::community::file_by_audience(data, json).await {
+        tracing::debug!(%error, "the post's community could not be had");
+    }
     let mut page = match json.get("replies") {
         Some(Value::String(id)) => fetch_value(data, id).await?,
         Some(collection @ Value::Object(_)) => collection.clone(),

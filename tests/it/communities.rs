@@ -834,6 +834,18 @@ async fn a_community_post_comes_with_its_score_and_its_discussion() {
     assert!(second_story
         .html()
         .contains("A PieFed-style embedded reply"));
+
+    // A community's post pasted by its address is filed under the community its `audience` names.
+    let mut pasted = lemmy.lemmy("community_announce_create_page.json")["object"]["object"].clone();
+    pasted["id"] = json!(format!("{origin}/post/777"));
+    pasted["name"] = json!("Pasted by its address");
+    lemmy.serve(&pasted);
+    let story_path = resolve(&alice, &format!("{origin}/post/777")).await;
+    let page = alice.page(&story_path).await;
+    assert_eq!(
+        select_text(&page, "article.story a.community"),
+        vec![format!("!linux@{}", lemmy.host())]
+    );
 }
 
 /// The id of the story with this title on an instance.
