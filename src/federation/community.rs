@@ -189,7 +189,7 @@ async fn store_community_post(data: &FedData, group: &ActorRow, object: &Value) 
     };
     let post = serde_json::from_value::<PostJson>(object.clone())
         .map_err(|e| FederationError::BadRequest(format!("not a post: {e}")))?;
-    if post.in_reply_to.is_some() || post.id != id {
+    if post.in_reply_to.is_some() || post.id != id || !names_group(&post, group) {
         return Ok(());
     }
     let author_id = post
@@ -239,6 +239,17 @@ pub async fn file_by_audience(data: &FedData, json: &Value) -> FedResult<()> {
         .await?;
     communities::file_story(&data.db.write, story.id, &group.0).await?;
     Ok(())
+}
+
+/// Whether a post says it belongs to `group` (FEP-1b12: `audience`, or the group among `to`/`cc`,
+/// as Lemmy, PieFed, Mbin and lien address their posts). A group files under itself only posts
+/// that name it, so it cannot claim another community's posts or a stray Mastodon status.
+fn names_group(post: &PostJson, group: &ActorRow) -> bool {
+    post.audience
+        .iter()
+        .chain(&post.to)
+        .chain(&post.cc)
+        .any(|u| u.as_str() == group.ap_id)
 }
 
 /// Whether two URLs share scheme, host and port: the unit a server speaks for. (Stricter than the
@@ -560,6 +571,10 @@ async fn create_post(
     let post: PostJson = serde_json::from_value(inner.object.clone())
         .map_err(|e| FederationError::BadRequest(format!("the object is not a post: {e}")))?;
     inbox::check_authorship(&post, actor)?;
+    if !names_group(&post, group) {
+        tracing::debug!(post = %post.id, group = %group.ap_id, "an announced post of another community ignored");
+        return Ok(());
+    }
     let expected: Url = actor
         .ap_id
         .parse()

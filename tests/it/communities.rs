@@ -629,6 +629,19 @@ async fn an_announced_post_from_elsewhere_is_taken_from_its_origin_or_refused() 
         stories_with(&lien, &format!("{}/post/123", lemmy.origin())).await,
         0
     );
+
+    // A followed community announcing a post that names another community: not filed, not kept.
+    let mut claimed = stranger.clone();
+    let page = &mut claimed["object"]["object"];
+    page["to"] = json!([lemmy.group("gardening"), PUBLIC]);
+    page["audience"] = json!(lemmy.group("gardening"));
+    claimed["object"]["cc"] = json!([lemmy.group("gardening")]);
+    let status = lemmy.deliver_as_group(&inbox, &claimed, "linux").await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(
+        stories_with(&lien, &format!("{}/post/123", lemmy.origin())).await,
+        0
+    );
 }
 
 #[tokio::test]
