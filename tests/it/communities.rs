@@ -636,6 +636,7 @@ async fn an_announced_post_from_elsewhere_is_taken_from_its_origin_or_refused() 
     page["to"] = json!([lemmy.group("gardening"), PUBLIC]);
     page["audience"] = json!(lemmy.group("gardening"));
     claimed["object"]["cc"] = json!([lemmy.group("gardening")]);
+    let claimed = announce(&lemmy, "linux", &claimed["object"]);
     let status = lemmy.deliver_as_group(&inbox, &claimed, "linux").await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(
