@@ -601,8 +601,12 @@ async fn update(activity: &ActivityJson, actor: &ActorRow, data: &FedData) -> Fe
         DbPerson::from_json(person, data).await?;
         return Ok(());
     }
-    let post = carried_post(activity, data).await?;
+    let mut post = carried_post(activity, data).await?;
     check_authorship(&post, actor)?;
+    // An edit of a post to a tag group keeps it in that group's tag.
+    if post.in_reply_to.is_none() {
+        super::group::posted_to(&mut post, data).await?;
+    }
     let Some(existing) = DbPost::find(&data.db.write, post.id.as_str()).await? else {
         // An edit of something we never had: nothing to change.
         return Ok(());

@@ -140,12 +140,23 @@ pub async fn post_published(
     super::announce::about_post(tx, state, post, &activity, new_story).await
 }
 
-/// A local post was deleted: `Delete` with a `Tombstone`, to everyone who heard of it.
+/// A local post was deleted: `Delete` with a `Tombstone`, to everyone who heard of it, and
+/// announced by its story's groups.
 pub async fn post_deleted(
     tx: &mut Transaction<'_, Postgres>,
     state: &AppState,
     post: &DbPost,
 ) -> FedResult<()> {
+    let activity = author_delete(tx, state, post).await?;
+    super::announce::about_post(tx, state, post, &activity, false).await
+}
+
+/// Queues the author's `Delete` of a local post for everyone who heard of it; returns it.
+async fn author_delete(
+    tx: &mut Transaction<'_, Postgres>,
+    state: &AppState,
+    post: &DbPost,
+) -> FedResult<Value> {
     let origin = state.config.origin();
     let author = author_of(tx, post).await?;
     let activity = json!({
@@ -156,7 +167,7 @@ pub async fn post_deleted(
         "to": [PUBLIC],
     });
     to_audience(tx, state, post, &author, activity.clone()).await?;
-    super::announce::about_post(tx, state, post, &activity, false).await
+    Ok(activity)
 }
 
 /// A removed local post was restored by a moderator: `Undo` of the `Delete` its removal sent, to
@@ -167,6 +178,15 @@ pub async fn post_restored(
     state: &AppState,
     post: &DbPost,
 ) -> FedResult<()> {
+    let activity = author_undo_delete(tx, state, post).await?;
+    super::announce::about_post(tx, state, post, &activity, false).await
+}
+
+async fn author_undo_delete(
+    tx: &mut Transaction<'_, Postgres>,
+    state: &AppState,
+    post: &DbPost,
+) -> FedResult<Value> {
     let origin = state.config.origin();
     let author = author_of(tx, post).await?;
     let activity = json!({
@@ -183,6 +203,61 @@ pub async fn post_restored(
         "to": [PUBLIC],
     });
     to_audience(tx, state, post, &author, activity.clone()).await?;
+    Ok(activity)
+}
+
+/// A moderator here removed a post (`restored` false) or brought it back. A local post leaves (or
+/// comes back to) the servers that have it as its author's `Delete` (or the `Undo` of it), which
+/// every peer understands. The story's groups announce the removal in the form Lemmy, PieFed and
+/// Mbin take from a community's moderator: a `Delete` by the moderator with the reason in
+/// `summary` (its `Undo` to restore). Lemmy accepts it because the moderator is in the group's
+/// moderators collection and on the group's server. This also reaches remote posts made to a
+/// group here (a Lemmy user's post to `!rust@here`).
+pub async fn post_moderated(
+    tx: &mut Transaction<'_, Postgres>,
+    state: &AppState,
+    moderator: &ActorRow,
+    post: &DbPost,
+    reason: &str,
+    restored: bool,
+) -> FedResult<()> {
+    if post.is_local() {
+        match restored {
+            false => author_delete(tx, state, post).await?,
+            true => author_undo_delete(tx, state, post).await?,
+        };
+    }
+    let origin = state.config.origin();
+    let group = crate::db::groups::story_group_tags(&mut **tx, post.story_id())
+        .await?
+        .into_iter()
+        .next()
+        .map(|tag| format!("{origin}/t/{tag}"));
+    let Some(group) = group else {
+        return Ok(());
+    };
+    let removal = json!({
+        "id": new_activity_id(&origin),
+        "type": "Delete",
+        "actor": moderator.ap_id,
+        "object": post.ap_id(),
+        "summary": reason,
+        "to": [PUBLIC],
+        "cc": [group],
+        "audience": group,
+    });
+    let activity = match restored {
+        false => removal,
+        true => json!({
+            "id": new_activity_id(&origin),
+            "type": "Undo",
+            "actor": moderator.ap_id,
+            "object": removal,
+            "to": [PUBLIC],
+            "cc": [group],
+            "audience": group,
+        }),
+    };
     super::announce::about_post(tx, state, post, &activity, false).await
 }
 
@@ -211,8 +286,9 @@ pub async fn ban_changed(
     Ok(())
 }
 
-/// A local person voted on a remote post: withdraw the previous vote (`Undo`) if there was one,
-/// then send the new one (`Like` or `Dislike`, under the id stored with the vote) to the post's author.
+/// A local person voted: withdraw the previous vote (`Undo`) if there was one, then send the new
+/// one (`Like` or `Dislike`, under the id stored with the vote) to the post's author when remote;
+/// either way the story's groups announce them to their groups-aware followers.
 pub async fn vote_changed(
     tx: &mut Transaction<'_, Postgres>,
     state: &AppState,
@@ -222,13 +298,9 @@ pub async fn vote_changed(
     new_ap_id: Option<&str>,
     old: (i16, Option<String>),
 ) -> FedResult<()> {
-    let Some(author) = actors::by_id(&mut **tx, post.author_id()).await? else {
-        return Ok(());
-    };
-    let Some(inbox) = actors::inbox_of(&author) else {
-        return Ok(());
-    };
-    let mut inboxes = parse_inboxes([inbox]);
+    let author = actors::by_id(&mut **tx, post.author_id()).await?;
+    let mut inboxes = parse_inboxes(author.as_ref().and_then(actors::inbox_of));
+    // On a remote community's post: to the community too, which announces it.
     let community = community::addressee(tx, post.story_id()).await?;
     if let Some((_, inbox)) = &community {
         inboxes.push(inbox.clone());
@@ -250,7 +322,15 @@ pub async fn vote_changed(
                 "actor": voter.ap_id,
                 "object": { "id": old_ap_id, "type": kind(old_value), "actor": voter.ap_id, "object": post.ap_id() },
             }));
-            queue(tx, state, undo, Signer::Person(voter.id), inboxes.clone()).await?;
+            queue(
+                tx,
+                state,
+                undo.clone(),
+                Signer::Person(voter.id),
+                inboxes.clone(),
+            )
+            .await?;
+            super::announce::about_post(tx, state, post, &undo, false).await?;
         }
     }
     if value != 0 && value != old_value {
@@ -258,7 +338,8 @@ pub async fn vote_changed(
             let vote = address(
                 json!({ "id": id, "type": kind(value), "actor": voter.ap_id, "object": post.ap_id() }),
             );
-            queue(tx, state, vote, Signer::Person(voter.id), inboxes).await?;
+            queue(tx, state, vote.clone(), Signer::Person(voter.id), inboxes).await?;
+            super::announce::about_post(tx, state, post, &vote, false).await?;
         }
     }
     Ok(())

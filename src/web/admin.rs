@@ -165,12 +165,12 @@ async fn moderate(ctx: Ctx, CsrfForm(form): CsrfForm<ModerateForm>) -> AppResult
             Target::Comment(id) => comments::get(&mut *tx, id).await?.map(DbPost::Comment),
             _ => None,
         };
-        if let Some(post) = post.filter(DbPost::is_local) {
-            if form.action == "remove" {
-                outbox::post_deleted(&mut tx, &ctx.state, &post).await?;
-            } else {
-                outbox::post_restored(&mut tx, &ctx.state, &post).await?;
-            }
+        // Remote posts too: those made to one of our tag groups are its to moderate.
+        let moderator_row = crate::db::actors::by_id(&mut *tx, moderator).await?;
+        if let (Some(post), Some(moderator_row)) = (post, moderator_row) {
+            let restored = form.action == "restore";
+            outbox::post_moderated(&mut tx, &ctx.state, &moderator_row, &post, reason, restored)
+                .await?;
         }
     }
     if let (action @ ("ban" | "unban"), Target::Person(id, _)) = (form.action.as_str(), &target) {

@@ -73,25 +73,23 @@ async fn vote(
     let voter_row = actors::by_id(&mut *tx, voter)
         .await?
         .ok_or(AppError::NotFound)?;
-    // A vote on a remote post travels to its author as a Like or Dislike under this id.
-    let remote = !post.is_local();
-    let ap_id = (remote && value != 0).then(|| outbox::new_activity_id(&ctx.state.config.origin()));
+    // A vote travels as a Like or Dislike under this id: to a remote post's author, and from the
+    // story's tag groups to the servers that follow them.
+    let ap_id = (value != 0).then(|| outbox::new_activity_id(&ctx.state.config.origin()));
     let change = votes::cast(&mut tx, voter, target, value, ap_id.as_deref())
         .await?
         .ok_or(AppError::NotFound)?;
-    if remote {
-        let old = (change.old_value, change.old_ap_id.clone());
-        outbox::vote_changed(
-            &mut tx,
-            &ctx.state,
-            &voter_row,
-            &post,
-            value,
-            ap_id.as_deref(),
-            old,
-        )
-        .await?;
-    }
+    let old = (change.old_value, change.old_ap_id.clone());
+    outbox::vote_changed(
+        &mut tx,
+        &ctx.state,
+        &voter_row,
+        &post,
+        value,
+        ap_id.as_deref(),
+        old,
+    )
+    .await?;
     tx.commit().await?;
     let score = change.score;
     if wants_json(&req) {

@@ -112,16 +112,24 @@ fn forward_lines(
 
 impl Peer {
     fn spawn(dir: &Path, lien: &TestApp, story_url: &str) -> Peer {
+        Peer::spawn_script(
+            dir,
+            "peer.mjs",
+            &[lien.address.as_str(), "0", story_url, "alice"],
+        )
+    }
+
+    fn spawn_script(dir: &Path, script: &str, args: &[&str]) -> Peer {
         let mut child = Command::new("node")
-            .arg("peer.mjs")
-            .args([lien.address.as_str(), "0", story_url, "alice"])
+            .arg(script)
+            .args(args)
             .current_dir(dir)
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .kill_on_drop(true)
             .spawn()
-            .expect("starting node peer.mjs");
+            .unwrap_or_else(|e| panic!("starting node {script}: {e}"));
         let (sender, lines) = mpsc::unbounded_channel();
         forward_lines(child.stdout.take().unwrap(), move |line| {
             let _ = sender.send(line);
@@ -396,4 +404,90 @@ async fn an_rfc9421_knock_gets_401_even_with_a_legacy_digest() {
         .unwrap();
     assert_eq!(fetched, 0, "no actor is fetched for an RFC 9421 knock");
     assert_eq!(crate::helpers::count(&app.pool, "follow").await, 0);
+}
+
+/// Fedify finds a tag group by WebFinger, follows it, and takes the group's Accept and its boost of
+/// a new story only after verifying them as signed with the group's own key.
+#[tokio::test]
+async fn fedify_follows_a_tag_group_and_verifies_its_signatures() {
+    let dir = interop_dir();
+    ensure_node_dependencies(&dir).await;
+    let app = dev_instance().await;
+    let alice = app.user("alice").await;
+    alice
+        .share("https://example.com/groups", "Groups, first", "fediverse")
+        .await;
+    let group = format!("{}/t/fediverse", app.address);
+
+    let mut peer = Peer::spawn_script(
+        &dir,
+        "group-peer.mjs",
+        &[app.address.as_str(), "0", "fediverse"],
+    );
+    let peer_origin = peer.expect("READY", Duration::from_secs(90)).await;
+    peer.expect("FOLLOWED", Duration::from_secs(60)).await;
+    let followers: Vec<(String, bool)> = sqlx::query_as(
+        "select p.ap_id, f.groups_aware from tag_follower f join person p on p.id = f.follower_id
+         where f.tag = 'fediverse'",
+    )
+    .fetch_all(&app.pool)
+    .await
+    .unwrap();
+    assert_eq!(
+        followers,
+        vec![(format!("{peer_origin}/users/fedi"), false)]
+    );
+    deliver_all(&app).await;
+    peer.expect("GOT Accept", Duration::from_secs(20)).await;
+    let next = alice
+        .share(
+            "https://example.com/groups-next",
+            "Groups, next",
+            "fediverse",
+        )
+        .await;
+    deliver_all(&app).await;
+    peer.expect("GOT Announce", Duration::from_secs(20)).await;
+    let result = peer.expect("RESULT", Duration::from_secs(60)).await;
+    let status = timeout(Duration::from_secs(30), peer.child.wait())
+        .await
+        .expect("the Fedify peer exits after its result")
+        .unwrap();
+    assert!(status.success(), "{status}; stderr:\n{}", peer.stderr());
+    let result: Value = serde_json::from_str(&result).expect("RESULT is JSON");
+    let context = format!("result: {result:#}\nstderr:\n{}", peer.stderr());
+
+    assert_eq!(result["group"]["id"], group.as_str(), "{context}");
+    assert_eq!(
+        result["group"]["preferredUsername"], "fediverse",
+        "{context}"
+    );
+    assert_eq!(
+        result["group"]["publicKeyOwner"],
+        group.as_str(),
+        "{context}"
+    );
+    let key_id = format!("{group}#main-key");
+    assert_eq!(
+        result["accept"]["object"], result["follow"]["id"],
+        "{context}"
+    );
+    assert_eq!(
+        result["accept"]["signedBy"]["keyId"],
+        key_id.as_str(),
+        "{context}"
+    );
+    let announces = result["announces"].as_array().expect("announces");
+    assert_eq!(announces.len(), 1, "{context}");
+    assert_eq!(
+        announces[0]["object"],
+        format!("{}/s/{next}", app.address).as_str(),
+        "{context}"
+    );
+    assert_eq!(
+        announces[0]["signedBy"]["keyId"],
+        key_id.as_str(),
+        "{context}"
+    );
+    assert_eq!(result["unverified"], serde_json::json!([]), "{context}");
 }

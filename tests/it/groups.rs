@@ -502,6 +502,23 @@ async fn lemmy_and_piefed_users_join_a_tag_group_and_get_every_activity_announce
         assert!(announce["object"].get("@context").is_none());
     }
 
+    // Its edit keeps it in the tag, whatever hashtags the new version carries.
+    let update = lemmy
+        .fixture("lemmy", "update_page_to_group.json", &ctx)
+        .replace("\"#rust\"", "\"#release\"");
+    assert_eq!(
+        lemmy.deliver(&group_inbox, &update, "bob").await,
+        StatusCode::OK
+    );
+    let tags: Vec<String> = sqlx::query_scalar(
+        "select tag from story_tag join story on story.id = story_id where ap_id = $1 order by tag",
+    )
+    .bind(&post_id)
+    .fetch_all(&lien.pool)
+    .await
+    .unwrap();
+    assert_eq!(tags, vec!["release", "rust"]);
+
     // A reply on alice's story, delivered to the group and to the shared inbox: stored once,
     // announced once.
     let reply = lemmy.fixture("lemmy", "create_note_reply_to_story.json", &ctx);
@@ -561,6 +578,24 @@ async fn lemmy_and_piefed_users_join_a_tag_group_and_get_every_activity_announce
         &create_note["object"]["object"],
         &group,
         &format!("{}/s/{story}", lien.address),
+    );
+
+    // So are votes cast here.
+    lien.user("bea")
+        .await
+        .vote(&format!("/s/{story}"), "1")
+        .await;
+    deliver_all(&lien).await;
+    let bea = format!("{}/users/bea", lien.address);
+    let like = piefed
+        .received()
+        .into_iter()
+        .find(|a| a["type"] == "Announce" && a["object"]["actor"] == bea)
+        .expect("bea's vote announced");
+    assert_eq!(like["object"]["type"], "Like");
+    assert_eq!(
+        like["object"]["object"],
+        format!("{}/s/{story}", lien.address)
     );
 
     // A report to the group becomes a report here (Lemmy puts the reason in `summary`).
@@ -647,6 +682,19 @@ async fn mbin_posts_to_a_tag_group_and_a_blocked_server_is_refused() {
         link.as_deref(),
         Some("https://blog.rust-lang.org/2025/09/18/Rust-1.90.0/")
     );
+
+    // A person banned here is refused by the group: a report from max changes nothing.
+    sqlx::query("update person set banned_at = now() where ap_id = $1")
+        .bind(mbin.actor("max"))
+        .execute(&lien.pool)
+        .await
+        .unwrap();
+    let flag = mbin.fixture("mbin", "flag_story_to_group.json", &ctx);
+    assert_eq!(
+        mbin.deliver(&format!("{group}/inbox"), &flag, "max").await,
+        StatusCode::FORBIDDEN
+    );
+    assert_eq!(count(&lien.pool, "report").await, 0);
 
     // A blocked server's follow is refused and stores nothing.
     sqlx::query("insert into instance_block (host, reason) values ($1, 'spam')")
@@ -761,4 +809,137 @@ async fn a_mastodon_follower_gets_one_boost_per_new_story_and_a_mention_shares_a
     // ... and the group boosts it like any new story.
     deliver_all(&lien).await;
     assert_eq!(boosts(mastodon.received()).len(), 2);
+
+    // The same function makes a followed account's status a link story (issue 13 point 6): alice
+    // follows mallory, whose next status mentions eve rather than a group.
+    sqlx::query(
+        "insert into follow (follower_id, followee_id, ap_id, accepted)
+         select a.id, m.id, 'http://follow.example/1', true from person a, person m
+         where a.name = 'alice' and a.local and m.ap_id = $1",
+    )
+    .bind(&mastodon.account("mallory").actor)
+    .execute(&lien.pool)
+    .await
+    .unwrap();
+    let eve = mastodon.account("eve").actor.clone();
+    let status = mastodon.activity(
+        "create_status_mentioning_group.json",
+        "mallory",
+        &[
+            ("STATUS", "78"),
+            ("GROUP", &eve),
+            ("GROUP_NAME", "eve"),
+            ("TEXT", "Read this, eve"),
+            ("LINK", "https://news.example/item?id=5"),
+            ("LINK_SHOWN", "news.example/item?id=5"),
+        ],
+    );
+    assert_eq!(
+        mastodon
+            .deliver(&format!("{}/inbox", lien.address), &status, "mallory")
+            .await,
+        StatusCode::OK
+    );
+    let (title, link, posted): (String, Option<String>, bool) = sqlx::query_as(
+        "select title, url, posted_to_group from story where ap_id like '%/statuses/78'",
+    )
+    .fetch_one(&lien.pool)
+    .await
+    .unwrap();
+    assert_eq!(title, "Read this, eve");
+    assert_eq!(link.as_deref(), Some("https://news.example/item?id=5"));
+    assert!(!posted, "no group was addressed");
+}
+
+#[tokio::test]
+async fn a_removal_here_is_announced_as_lemmy_takes_a_moderators_removal() {
+    let lien = dev_instance().await;
+    let alice = lien.user("alice").await;
+    let story = alice
+        .share("https://example.com/a", "A rust story", "rust")
+        .await;
+    let group = format!("{}/t/rust", lien.address);
+    let root = crate::moderation::admin(&lien).await;
+    let lemmy = FakePeer::start("lemmy", &["bob"]).await;
+    lemmy.learn_key(&group).await;
+    lemmy
+        .learn_key(&format!("{}/users/alice", lien.address))
+        .await;
+    let ctx = Lien {
+        app: &lien,
+        story,
+        comment: 0,
+    };
+    let follow = lemmy.fixture("lemmy", "follow_group.json", &ctx);
+    assert_eq!(
+        lemmy
+            .deliver(&format!("{group}/inbox"), &follow, "bob")
+            .await,
+        StatusCode::OK
+    );
+    let create_page = lemmy.fixture("lemmy", "create_page_to_group.json", &ctx);
+    assert_eq!(
+        lemmy
+            .deliver(&format!("{group}/inbox"), &create_page, "bob")
+            .await,
+        StatusCode::OK
+    );
+    let bobs: i64 = sqlx::query_scalar("select id from story where ap_id like '%/post/123'")
+        .fetch_one(&lien.pool)
+        .await
+        .unwrap();
+    deliver_all(&lien).await;
+
+    // The moderators collection names the admin, whose removals Lemmy then accepts.
+    let moderators = get_json(&format!("{group}/moderators"), AS_JSON).await;
+    let root_id = format!("{}/users/root", lien.address);
+    assert_eq!(moderators["orderedItems"], json!([root_id]));
+
+    // A local story and a Lemmy user's post to the group, removed here.
+    for id in [story, bobs] {
+        crate::moderation::moderate(&root, "remove", "story", &id.to_string(), "off-topic").await;
+    }
+    deliver_all(&lien).await;
+    let removals: Vec<Value> = lemmy
+        .received()
+        .into_iter()
+        .filter(|a| {
+            a["type"] == "Announce"
+                && a["object"]["type"] == "Delete"
+                && a["object"]["actor"] == root_id
+        })
+        .collect();
+    assert_eq!(removals.len(), 2, "{removals:?}");
+    for removal in &removals {
+        assert_eq!(removal["actor"], group);
+        let delete = &removal["object"];
+        assert_eq!(
+            delete["summary"], "off-topic",
+            "Lemmy tells a removal by its summary"
+        );
+        assert!(delete["to"]
+            .as_array()
+            .unwrap()
+            .contains(&json!("https://www.w3.org/ns/activitystreams#Public")));
+        assert_eq!(delete["audience"], group);
+    }
+    let objects: Vec<&Value> = removals.iter().map(|r| &r["object"]["object"]).collect();
+    assert!(objects.contains(&&json!(format!("{}/s/{story}", lien.address))));
+    assert!(objects.contains(&&json!(format!("{}/post/123", lemmy.state.origin))));
+
+    // A restore is the Undo of that removal.
+    crate::moderation::moderate(&root, "restore", "story", &bobs.to_string(), "fine").await;
+    deliver_all(&lien).await;
+    let undo = lemmy
+        .received()
+        .into_iter()
+        .find(|a| {
+            a["type"] == "Announce"
+                && a["object"]["type"] == "Undo"
+                && a["object"]["actor"] == root_id
+        })
+        .expect("the restore announced");
+    // Lemmy tells an un-removal from an undeletion by the summary of the undone Delete.
+    assert_eq!(undo["object"]["object"]["type"], "Delete");
+    assert!(undo["object"]["object"]["summary"].is_string());
 }
