@@ -137,12 +137,13 @@ pub async fn is_followed(db: impl PgExecutor<'_>, community_id: i64) -> sqlx::Re
         .await
 }
 
-/// Files a remote story under its community. Lemmy repeats the community's name as a hashtag of
-/// each post; that tag goes, since the community already marks the story.
+/// Files a remote story under its community; `drop_echo` removes the tag of the community's own
+/// name (Lemmy repeats it as a hashtag of each post: the community already marks the story).
 pub async fn file_story(
     db: impl sqlx::Acquire<'_, Database = Postgres>,
     story_id: i64,
     community: &ActorRow,
+    drop_echo: bool,
 ) -> sqlx::Result<()> {
     let mut tx = db.begin().await?;
     sqlx::query("update story set community_id = $2 where id = $1")
@@ -150,11 +151,13 @@ pub async fn file_story(
         .bind(community.id)
         .execute(&mut *tx)
         .await?;
-    sqlx::query("delete from story_tag where story_id = $1 and tag = lower($2)")
-        .bind(story_id)
-        .bind(&community.name)
-        .execute(&mut *tx)
-        .await?;
+    if drop_echo {
+        sqlx::query("delete from story_tag where story_id = $1 and tag = lower($2)")
+            .bind(story_id)
+            .bind(&community.name)
+            .execute(&mut *tx)
+            .await?;
+    }
     tx.commit().await
 }
 

@@ -200,8 +200,9 @@ async fn store_community_post(data: &FedData, group: &ActorRow, object: &Value) 
         .dereference(data)
         .await?;
     DbPost::verify(&post, &author_id, data).await?;
+    let echo = echoes_community(&post, group);
     if let Stored::Story(story) = DbPost::store(post, &author.0, None, data).await? {
-        communities::file_story(&data.db.write, story, group).await?;
+        communities::file_story(&data.db.write, story, group, echo).await?;
     }
     // Its score and what was already said under it, as far as the fetch budget goes.
     if let Err(error) = super::resolve::backfill_from(data, &object, BACKFILL_DEPTH).await {
@@ -237,7 +238,9 @@ pub async fn file_by_audience(data: &FedData, json: &Value) -> FedResult<()> {
     let group = ObjectId::<DbGroup>::from(audience)
         .dereference(data)
         .await?;
-    communities::file_story(&data.db.write, story.id, &group.0).await?;
+    let echo = serde_json::from_value::<PostJson>(json.clone())
+        .is_ok_and(|post| echoes_community(&post, &group.0));
+    communities::file_story(&data.db.write, story.id, &group.0, echo).await?;
     Ok(())
 }
 
@@ -250,6 +253,20 @@ fn names_group(post: &PostJson, group: &ActorRow) -> bool {
         .chain(&post.to)
         .chain(&post.cc)
         .any(|u| u.as_str() == group.ap_id)
+}
+
+/// Whether a post repeats its community's name as a hashtag the way Lemmy does (`#linux` with
+/// the post's own id as `href`): that tag is only the community again, and is dropped. A real tag
+/// of the same name (lien's stories link theirs to the tag's page) stays.
+fn echoes_community(post: &PostJson, group: &ActorRow) -> bool {
+    post.tag.iter().any(|tag| {
+        tag.get("type").and_then(Value::as_str) == Some("Hashtag")
+            && tag.get("href").and_then(Value::as_str) == Some(post.id.as_str())
+            && tag.get("name").and_then(Value::as_str).is_some_and(|name| {
+                name.trim_start_matches('#')
+                    .eq_ignore_ascii_case(&group.name)
+            })
+    })
 }
 
 /// Whether two URLs share scheme, host and port: the unit a server speaks for. (Stricter than the
@@ -587,8 +604,9 @@ async fn create_post(
             ));
         }
     }
+    let echo = echoes_community(&post, group);
     if let Stored::Story(story) = DbPost::store(post, actor, None, data).await? {
-        communities::file_story(&data.db.write, story, group).await?;
+        communities::file_story(&data.db.write, story, group, echo).await?;
     }
     Ok(())
 }

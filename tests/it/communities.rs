@@ -921,6 +921,8 @@ async fn a_tag_group_on_one_lien_is_a_community_on_two_others() {
         select_text(&page, "article.story a.community"),
         vec![format!("!rust@{a_host}"); 2]
     );
+    // lien's tags are real hashtags (unlike Lemmy's echo of the community's name): they stay.
+    assert_eq!(select_text(&page, "article.story a.tag"), vec!["rust"; 2]);
 
     // bob comments and votes on B: both reach A (the group and the author)...
     bob.comment(story_b, None, "Written on B").await;
