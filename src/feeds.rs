@@ -447,6 +447,7 @@ mod tests {
             removed_reason: None,
             locked_at: None,
             tags: vec!["rust".into(), "web".into()],
+            community: None,
             preview: Default::default(),
         }
     }

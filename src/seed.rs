@@ -792,7 +792,7 @@ fn story_params(listing: &Listing, limit: i64, second: i64) -> Vec<Param> {
         Listing::Tag(text) | Listing::Domain(text) | Listing::Search(text) => {
             params.push(Param::Text(text.clone()))
         }
-        Listing::Author(id) => params.push(Param::Int(*id)),
+        Listing::Author(id) | Listing::Community(id) => params.push(Param::Int(*id)),
     }
     params
 }

@@ -118,7 +118,7 @@ pub async fn find_remote(
     host: &str,
 ) -> sqlx::Result<Option<Person>> {
     sqlx::query_as(&format!(
-        "select {PERSON_COLUMNS} from person where not local and lower(name) = lower($1) and host = lower($2)"
+        "select {PERSON_COLUMNS} from person where not local and kind <> 'Group' and lower(name) = lower($1) and host = lower($2)"
     ))
     .bind(name)
     .bind(host)

@@ -26,11 +26,13 @@ pub struct ActorRow {
     pub deleted_at: Option<DateTime<Utc>>,
     /// Banned here by a moderator: read with the rest, so the inbox needs no second query.
     pub banned: bool,
+    /// The ActivityStreams type: `Person`, or `Group` for a remote community.
+    pub kind: String,
 }
 
-const ACTOR_COLUMNS: &str = "id, name, host, local, ap_id, display_name, bio, avatar_url, inbox_url, \
+pub(crate) const ACTOR_COLUMNS: &str = "id, name, host, local, ap_id, display_name, bio, avatar_url, inbox_url, \
      shared_inbox_url, followers_url, profile_url, public_key_pem, private_key_pem, created_at, fetched_at, \
-     deleted_at, banned_at is not null as banned";
+     deleted_at, banned_at is not null as banned, kind";
 
 pub async fn by_ap_id(db: impl PgExecutor<'_>, ap_id: &str) -> sqlx::Result<Option<ActorRow>> {
     sqlx::query_as(&format!(
@@ -70,6 +72,8 @@ pub struct RemoteActor<'a> {
     pub followers_url: Option<&'a str>,
     pub profile_url: Option<&'a str>,
     pub public_key_pem: &'a str,
+    /// `Person`, `Group`, … (types lien does not know are stored as `Person`).
+    pub kind: &'a str,
 }
 
 /// Stores or refreshes a remote actor, keyed by its id.
@@ -79,14 +83,14 @@ pub async fn upsert_remote(
 ) -> sqlx::Result<ActorRow> {
     sqlx::query_as(&format!(
         "insert into person (name, host, local, ap_id, display_name, bio, avatar_url, inbox_url,
-                             shared_inbox_url, followers_url, profile_url, public_key_pem, fetched_at)
-         values ($1, $2, false, $3, $4, $5, $6, $7, $8, $9, $10, $11, now())
+                             shared_inbox_url, followers_url, profile_url, public_key_pem, fetched_at, kind)
+         values ($1, $2, false, $3, $4, $5, $6, $7, $8, $9, $10, $11, now(), $12)
          on conflict (ap_id) do update set
              name = excluded.name, display_name = excluded.display_name, bio = excluded.bio,
              avatar_url = excluded.avatar_url, inbox_url = excluded.inbox_url,
              shared_inbox_url = excluded.shared_inbox_url, followers_url = excluded.followers_url,
              profile_url = excluded.profile_url, public_key_pem = excluded.public_key_pem,
-             fetched_at = now()
+             fetched_at = now(), kind = excluded.kind
          where not person.local
          returning {ACTOR_COLUMNS}"
     ))
@@ -101,6 +105,7 @@ pub async fn upsert_remote(
     .bind(actor.followers_url)
     .bind(actor.profile_url)
     .bind(actor.public_key_pem)
+    .bind(actor.kind)
     .fetch_one(db)
     .await
 }

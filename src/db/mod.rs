@@ -4,6 +4,7 @@
 pub mod accounts;
 pub mod actors;
 pub mod comments;
+pub mod communities;
 pub mod embedded;
 pub mod groups;
 pub mod invitations;

@@ -54,6 +54,8 @@ pub struct Story {
     /// Locked by a moderator: no new comments.
     pub locked_at: Option<DateTime<Utc>>,
     pub tags: Vec<String>,
+    /// The remote community it was posted to, as `name@host` (remote communities are not tags).
+    pub community: Option<String>,
     /// What the link's page says about itself, once its preview is ready.
     #[sqlx(flatten)]
     pub preview: Preview,
@@ -78,6 +80,7 @@ const STORY_SELECT: &str = "
            s.comment_count, s.boost_count, s.quote_count, s.created_at, s.updated_at, s.deleted_at,
            s.removed_at, s.removed_reason, s.locked_at,
            array(select t.tag from story_tag t where t.story_id = s.id order by t.tag) as tags,
+           (select c.name || '@' || c.host from person c where c.id = s.community_id) as community,
            lp.description as preview_description, lp.image as preview_image
     from story s join person p on p.id = s.author_id
     left join link_preview lp on lp.story_id = s.id and lp.state = 'ready'";
@@ -103,6 +106,8 @@ pub enum Listing {
     Author(i64),
     /// Full-text search, most relevant first.
     Search(String),
+    /// One remote community's posts, newest first.
+    Community(i64),
 }
 
 /// One page of a list. Asks for one row more than `limit` so the caller knows if a next page exists.
@@ -145,7 +150,7 @@ fn bind_argument<'q>(query: StoryQuery<'q>, listing: &Listing) -> StoryQuery<'q>
         Listing::Tag(text) | Listing::Domain(text) | Listing::Search(text) => {
             query.bind(text.clone())
         }
-        Listing::Author(id) => query.bind(*id),
+        Listing::Author(id) | Listing::Community(id) => query.bind(*id),
     }
 }
 
@@ -162,6 +167,7 @@ fn filter_and_order(listing: &Listing) -> (&'static str, &'static [&'static str]
         ),
         Listing::Domain(_) => ("s.domain = $3", &["s.created_at", "s.id"]),
         Listing::Author(_) => ("s.author_id = $3", &["s.created_at", "s.id"]),
+        Listing::Community(_) => ("s.community_id = $3", &["s.created_at", "s.id"]),
         Listing::Search(_) => (
             // A union rather than an OR, so that each half uses its own index (the GIN index on
             // `search`, and story_tag's tag index) instead of reading every story.

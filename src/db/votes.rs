@@ -161,3 +161,33 @@ pub async fn on_comments(
     .fetch_all(db)
     .await
 }
+
+/// Raises a remote post's counts to what its home server publishes (its `likes` and `dislikes`
+/// collections), when lien has counted fewer: a post fetched late comes with its score.
+pub async fn raise_remote_counts(
+    db: impl sqlx::PgExecutor<'_>,
+    target: Target,
+    up: i32,
+    down: i32,
+) -> sqlx::Result<()> {
+    let sql = match target {
+        Target::Story(_) => {
+            "update story set upvotes = greatest(upvotes, $2), downvotes = greatest(downvotes, $3)
+             where id = $1 and not local"
+        }
+        Target::Comment(_) => {
+            "update comment set upvotes = greatest(upvotes, $2), downvotes = greatest(downvotes, $3)
+             where id = $1 and not local"
+        }
+    };
+    let id = match target {
+        Target::Story(id) | Target::Comment(id) => id,
+    };
+    sqlx::query(sql)
+        .bind(id)
+        .bind(up)
+        .bind(down)
+        .execute(db)
+        .await?;
+    Ok(())
+}

@@ -348,7 +348,11 @@ impl ActivityHandler for InboxActivity {
     }
 }
 
-async fn handle(activity: &ActivityJson, actor: &ActorRow, data: &FedData) -> FedResult<()> {
+pub(crate) async fn handle(
+    activity: &ActivityJson,
+    actor: &ActorRow,
+    data: &FedData,
+) -> FedResult<()> {
     tracing::info!(kind = %activity.kind, id = %activity.id, actor = %activity.actor, "activity received");
     match activity.kind.as_str() {
         "Follow" => follow(activity, actor, data).await,
@@ -412,6 +416,9 @@ async fn follow(activity: &ActivityJson, follower: &ActorRow, data: &FedData) ->
 
 async fn accept(activity: &ActivityJson, followee: &ActorRow, data: &FedData) -> FedResult<()> {
     let follow_id = named_object(activity)?;
+    if followee.kind == "Group" {
+        super::community::accepted(data, followee, &follow_id).await?;
+    }
     sqlx::query("update follow set accepted = true where ap_id = $1 and followee_id = $2")
         .bind(follow_id.as_str())
         .bind(followee.id)
@@ -459,8 +466,21 @@ async fn undo(activity: &ActivityJson, actor: &ActorRow, data: &FedData) -> FedR
     if object_type(&activity.object) == Some("Delete") {
         return undo_delete(activity, actor, data).await;
     }
-    // A vote?
-    if let Some((target, _)) = votes::by_ap_id(db, actor.id, inner.as_str()).await? {
+    // A vote? Lemmy and PieFed may undo a vote under another id than the one it came with:
+    // then the embedded vote's object names what it was on.
+    let mut voted = votes::by_ap_id(db, actor.id, inner.as_str())
+        .await?
+        .map(|v| v.0);
+    if voted.is_none() && matches!(object_type(&activity.object), Some("Like" | "Dislike")) {
+        if let Some(on) = activity.object.get("object").and_then(object_id) {
+            voted = match DbPost::find(db, on.as_str()).await? {
+                Some(DbPost::Story(story)) => Some(Target::Story(story.id)),
+                Some(DbPost::Comment(comment)) => Some(Target::Comment(comment.id)),
+                None => None,
+            };
+        }
+    }
+    if let Some(target) = voted {
         let mut tx = db.begin().await?;
         votes::cast(&mut tx, actor.id, target, 0, None).await?;
         tx.commit().await?;
@@ -525,7 +545,7 @@ async fn carried_post(activity: &ActivityJson, data: &FedData) -> FedResult<Post
 }
 
 /// A post may only be created or changed by its author, on the author's own server.
-fn check_authorship(post: &PostJson, actor: &ActorRow) -> FedResult<()> {
+pub(crate) fn check_authorship(post: &PostJson, actor: &ActorRow) -> FedResult<()> {
     let author = post.attributed_to.author();
     if author.as_ref().map(Url::as_str) != Some(actor.ap_id.as_str()) {
         return Err(FederationError::Forbidden(
@@ -856,6 +876,10 @@ async fn quote_request(activity: &ActivityJson, actor: &ActorRow, data: &FedData
 }
 
 async fn announce(activity: &ActivityJson, actor: &ActorRow, data: &FedData) -> FedResult<()> {
+    if actor.kind == "Group" {
+        // A community passing on what was done in it (FEP-1b12), not a boost.
+        return Box::pin(super::community::announced(activity, actor, data)).await;
+    }
     let target = named_object(activity)?;
     let db = &data.db.write;
     if let Some(DbPost::Story(story)) = DbPost::find(db, target.as_str()).await? {

@@ -6,6 +6,7 @@
 //! the same transaction, and the delivery worker sends them.
 
 pub mod announce;
+pub mod community;
 pub mod delivery;
 pub mod error;
 pub mod group;

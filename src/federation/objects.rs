@@ -171,6 +171,10 @@ impl Object for DbPerson {
                 followers_url: json.followers.as_ref().map(Url::as_str),
                 profile_url: json.url.as_ref().map(Url::as_str),
                 public_key_pem: &json.public_key.public_key_pem,
+                kind: match json.kind.as_str() {
+                    kind @ ("Group" | "Service" | "Application" | "Organization") => kind,
+                    _ => "Person",
+                },
             },
         )
         .await?;

@@ -9,6 +9,7 @@ use sqlx::{Postgres, Transaction};
 use url::Url;
 
 use super::{
+    community,
     delivery::{self, Signer},
     objects::{post_json_for, reply_target, DbPost},
     peers,
@@ -107,9 +108,14 @@ async fn to_audience(
     state: &AppState,
     post: &DbPost,
     author: &ActorRow,
-    activity: Value,
+    mut activity: Value,
 ) -> FedResult<()> {
-    let inboxes = audience(tx, post).await?;
+    let mut inboxes = audience(tx, post).await?;
+    // In a remote community: to the community too, which announces it to everyone.
+    if let Some((group, inbox)) = community::addressee(tx, post.story_id()).await? {
+        community::address_to(&mut activity, &group);
+        inboxes.push(inbox);
+    }
     queue(tx, state, activity, Signer::Person(author.id), inboxes).await
 }
 
@@ -423,18 +429,29 @@ pub async fn vote_changed(
     old: (i16, Option<String>),
 ) -> FedResult<()> {
     let author = actors::by_id(&mut **tx, post.author_id()).await?;
-    let inboxes = parse_inboxes(author.as_ref().and_then(actors::inbox_of));
+    let mut inboxes = parse_inboxes(author.as_ref().and_then(actors::inbox_of));
+    // On a remote community's post: to the community too, which announces it.
+    let community = community::addressee(tx, post.story_id()).await?;
+    if let Some((_, inbox)) = &community {
+        inboxes.push(inbox.clone());
+    }
+    let address = |mut activity: Value| {
+        if let Some((group, _)) = &community {
+            community::address_to(&mut activity, group);
+        }
+        activity
+    };
     let origin = state.config.origin();
     let kind = |v: i16| if v > 0 { "Like" } else { "Dislike" };
     let (old_value, old_ap_id) = old;
     if old_value != 0 && old_value != value {
         if let Some(old_ap_id) = old_ap_id {
-            let undo = json!({
+            let undo = address(json!({
                 "id": new_activity_id(&origin),
                 "type": "Undo",
                 "actor": voter.ap_id,
                 "object": { "id": old_ap_id, "type": kind(old_value), "actor": voter.ap_id, "object": post.ap_id() },
-            });
+            }));
             queue(
                 tx,
                 state,
@@ -448,7 +465,9 @@ pub async fn vote_changed(
     }
     if value != 0 && value != old_value {
         if let Some(id) = new_ap_id {
-            let vote = json!({ "id": id, "type": kind(value), "actor": voter.ap_id, "object": post.ap_id() });
+            let vote = address(
+                json!({ "id": id, "type": kind(value), "actor": voter.ap_id, "object": post.ap_id() }),
+            );
             queue(tx, state, vote.clone(), Signer::Person(voter.id), inboxes).await?;
             super::announce::about_post(tx, state, post, &vote, false).await?;
         }

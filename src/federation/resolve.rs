@@ -7,7 +7,7 @@ use activitypub_federation::{
     traits::Object,
 };
 use serde::Deserialize;
-use serde_json::Value;
+use serde_json::{json, Value};
 use url::Url;
 
 use super::{
@@ -17,7 +17,11 @@ use super::{
     FedData, FedResult, FederationError,
 };
 use crate::{
-    db::{accounts::handle, stories::slug},
+    db::{
+        accounts::handle,
+        stories::slug,
+        votes::{self, Target},
+    },
     fetch::{safe_get, FetchError, Limits},
 };
 
@@ -29,6 +33,19 @@ pub async fn resolve(data: &FedData, query: &str) -> FedResult<Option<String>> {
             return Ok(None);
         }
         return resolve_url(data, url).await.map(Some);
+    }
+    if let Some(address) = query.strip_prefix('!') {
+        // A community, as Lemmy writes it: `!name@host`.
+        return match address.split_once('@') {
+            Some((name, host))
+                if !name.is_empty() && (host.contains('.') || host_is_dev(data, address)) =>
+            {
+                refuse_blocked(data, &host.to_lowercase()).await?;
+                let group = super::community::resolve_handle(data, address).await?;
+                Ok(Some(super::community::community_path(&group)))
+            }
+            _ => Ok(None),
+        };
     }
     let address = query.strip_prefix('@').unwrap_or(query);
     match address.split_once('@') {
@@ -175,6 +192,9 @@ async fn resolve_url(data: &FedData, url: Url) -> FedResult<String> {
             .map_err(|e| FederationError::BadRequest(format!("could not load {url}: {e}")))?;
         DbPerson::verify(&person, &home, data).await?;
         let person = DbPerson::from_json(person, data).await?;
+        if person.0.kind == "Group" {
+            return Ok(super::community::found_by_url(data, &person.0).await);
+        }
         return Ok(profile_path(&person));
     }
     let post: PostJson = serde_json::from_value(json.clone())
@@ -182,7 +202,7 @@ async fn resolve_url(data: &FedData, url: Url) -> FedResult<String> {
     DbPost::verify(&post, &home, data).await?;
     let post = DbPost::from_json(post, data).await?;
     // Bring the discussion along: what is already said under it becomes its comments.
-    if let Err(error) = backfill_replies(data, &json, BACKFILL_DEPTH).await {
+    if let Err(error) = backfill_from(data, &json, BACKFILL_DEPTH).await {
         tracing::debug!(%url, %error, "replies could not be fetched");
     }
     Ok(post_path(&post))
@@ -196,19 +216,47 @@ const BACKFILL_PAGES: usize = 3;
 /// Replies taken from one collection.
 const BACKFILL_ITEMS: usize = 40;
 
-/// Stores the replies a remote post's `replies` collection lists (`json` is the post as fetched),
-/// and theirs, to `depth` levels. Every fetch counts against the library's per-request limit,
-/// which bounds the whole walk.
-async fn backfill_replies(data: &FedData, json: &Value, depth: u8) -> FedResult<()> {
+/// Brings a remote post's standing along (`json` is the post in hand: fetched, or an outbox's
+/// embedded copy): its score as it publishes it, its community, and the replies its `replies`
+/// collection (else its FEP-7888 `context`) lists, and theirs, to `depth` levels. Every fetch
+/// counts against the library's per-request limit, which bounds the whole walk.
+pub async fn backfill_from(data: &FedData, json: &Value, depth: u8) -> FedResult<()> {
     if depth == 0 {
         return Ok(());
+    }
+    remote_counts(data, json).await?;
+    if let Err(error) = super::community::file_by_audience(data, json).await {
+        tracing::debug!(%error, "the post's community could not be had");
     }
     let mut page = match json.get("replies") {
         Some(Value::String(id)) => fetch_value(data, id).await?,
         Some(collection @ Value::Object(_)) => collection.clone(),
-        _ => return Ok(()),
+        // PieFed embeds the replies themselves.
+        Some(Value::Array(items)) => json!({ "items": items }),
+        _ => match json.get("context") {
+            // The whole discussion, every level at once: walked without going deeper.
+            Some(Value::String(id)) if id.as_str() != json["id"].as_str().unwrap_or_default() => {
+                let context = fetch_value(data, id).await?;
+                return store_replies(data, collection_items(data, context).await?, 1).await;
+            }
+            _ => return Ok(()),
+        },
     };
-    let mut replies = Vec::new();
+    if page.get("items").is_none() && page.get("orderedItems").is_none() {
+        if let Some(first) = page.get("first").cloned() {
+            page = match first {
+                Value::String(id) => fetch_value(data, &id).await?,
+                embedded => embedded,
+            };
+        }
+    }
+    let replies = collection_items(data, page).await?;
+    store_replies(data, replies, depth).await
+}
+
+/// The ids a collection page lists, following `next` for a few pages.
+async fn collection_items(data: &FedData, mut page: Value) -> FedResult<Vec<Url>> {
+    let mut items_found = Vec::new();
     for _ in 0..BACKFILL_PAGES {
         for key in ["items", "orderedItems"] {
             let items = page
@@ -216,7 +264,7 @@ async fn backfill_replies(data: &FedData, json: &Value, depth: u8) -> FedResult<
                 .and_then(Value::as_array)
                 .cloned()
                 .unwrap_or_default();
-            replies.extend(items.iter().filter_map(object_id));
+            items_found.extend(items.iter().filter_map(object_id));
         }
         let next = match page.get("first").or_else(|| page.get("next")) {
             Some(Value::String(id)) => fetch_value(data, id).await?,
@@ -225,13 +273,22 @@ async fn backfill_replies(data: &FedData, json: &Value, depth: u8) -> FedResult<
         };
         page = next;
     }
-    replies.dedup();
+    items_found.dedup();
+    Ok(items_found)
+}
+
+async fn store_replies(data: &FedData, replies: Vec<Url>, depth: u8) -> FedResult<()> {
     for reply in replies.into_iter().take(BACKFILL_ITEMS) {
-        // A reply that cannot be had (deleted, private, refused) is skipped, not fatal.
+        // A reply that cannot be had (deleted, private, refused) is skipped, not fatal; one
+        // already here (a context lists the post itself too) is not fetched again.
+        if DbPost::find(&data.db.write, reply.as_str())
+            .await?
+            .is_some()
+        {
+            continue;
+        }
         if let Ok(json) = store_post(data, &reply).await {
-            Box::pin(backfill_replies(data, &json, depth - 1))
-                .await
-                .ok();
+            Box::pin(backfill_from(data, &json, depth - 1)).await.ok();
         }
     }
     Ok(())
@@ -245,6 +302,42 @@ async fn store_post(data: &FedData, id: &Url) -> FedResult<Value> {
     DbPost::verify(&post, &fetched.url, data).await?;
     DbPost::from_json(post, data).await?;
     Ok(fetched.object)
+}
+
+/// A post's score as its server publishes it: the `totalItems` of its `likes` and `dislikes`
+/// collections (Mastodon, lien). Lemmy, PieFed and Mbin publish none; their posts' scores grow
+/// from the votes their communities announce. The counts are a floor: votes that arrive later
+/// add to them.
+async fn remote_counts(data: &FedData, json: &Value) -> FedResult<()> {
+    let Some(id) = object_id(json) else {
+        return Ok(());
+    };
+    let Some(post) = DbPost::find(&data.db.write, id.as_str()).await? else {
+        return Ok(());
+    };
+    if post.is_local() {
+        return Ok(());
+    }
+    let mut counts = [0i32; 2];
+    for (count, key) in counts.iter_mut().zip(["likes", "dislikes"]) {
+        let total = match json.get(key) {
+            Some(collection @ Value::Object(_)) => collection.get("totalItems").cloned(),
+            Some(Value::String(id)) => fetch_value(data, id)
+                .await
+                .ok()
+                .and_then(|c| c.get("totalItems").cloned()),
+            _ => None,
+        };
+        *count = total
+            .and_then(|t| t.as_i64())
+            .map_or(0, |t| t.clamp(0, 1_000_000) as i32);
+    }
+    let target = match &post {
+        DbPost::Story(story) => Target::Story(story.id),
+        DbPost::Comment(comment) => Target::Comment(comment.id),
+    };
+    votes::raise_remote_counts(&data.db.write, target, counts[0], counts[1]).await?;
+    Ok(())
 }
 
 async fn fetch_value(data: &FedData, id: &str) -> FedResult<Value> {

@@ -4,6 +4,7 @@ pub mod accounts;
 pub mod admin;
 pub mod assets;
 pub mod comments;
+pub mod communities;
 pub mod feeds;
 pub mod invitations;
 pub mod media;
@@ -37,6 +38,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .configure(comments::routes)
         .configure(votes::routes)
         .configure(people::routes)
+        .configure(communities::routes)
         .configure(admin::routes)
         .configure(invitations::routes)
         .configure(notifications::routes);

@@ -100,6 +100,8 @@ pub struct StoryView {
     pub age: String,
     pub created_iso: String,
     pub tags: Vec<String>,
+    /// The remote community it was posted in, as `name@host`.
+    pub community: Option<String>,
     pub body_html: String,
     pub viewer_vote: i16,
     pub mine: bool,
@@ -129,6 +131,7 @@ impl StoryView {
             age: time_ago(story.created_at),
             created_iso: story.created_at.to_rfc3339(),
             tags: story.tags.clone(),
+            community: story.community.clone(),
             body_html: story.body_html.clone(),
             viewer_vote: votes.get(&story.id).copied().unwrap_or(0),
             mine: viewer.is_some_and(|v| v.id == story.author_id),

@@ -7,6 +7,7 @@ mod binary;
 mod caches;
 mod cluster;
 mod comments;
+mod communities;
 mod deletion;
 mod delivery;
 mod fedbench;
