@@ -10,6 +10,9 @@ pub enum AppError {
     /// Input that cannot be acted on; the message is shown to the person.
     #[error("{0}")]
     BadRequest(String),
+    /// A request that is malformed in itself (a query holding a NUL): 400, not the 422 of a form.
+    #[error("{0}")]
+    Malformed(String),
     /// A form's CSRF token was missing or wrong.
     #[error("this form has expired or was not sent by lien; reload the page and try again")]
     Csrf,
@@ -63,6 +66,14 @@ impl ResponseError for AppError {
         match self {
             AppError::NotFound => StatusCode::NOT_FOUND,
             AppError::BadRequest(_) => StatusCode::UNPROCESSABLE_ENTITY,
+            AppError::Malformed(_) => StatusCode::BAD_REQUEST,
+            // The last line of defence for text no check caught: PostgreSQL refuses a NUL
+            // (22021, "invalid byte sequence"); that is the request's fault, never a 5xx.
+            AppError::Database(sqlx::Error::Database(e))
+                if e.code().as_deref() == Some("22021") =>
+            {
+                StatusCode::BAD_REQUEST
+            }
             AppError::Csrf | AppError::Forbidden(_) => StatusCode::FORBIDDEN,
             AppError::LoginRequired => StatusCode::SEE_OTHER,
             AppError::Conflict(_) => StatusCode::CONFLICT,
@@ -84,6 +95,8 @@ impl ResponseError for AppError {
             // The details go to the log, never to the page.
             tracing::error!(error = %self, "request failed");
             "something went wrong on our side; it has been logged".to_owned()
+        } else if let (AppError::Database(_), StatusCode::BAD_REQUEST) = (self, status) {
+            "the request holds a character that cannot be stored".to_owned()
         } else {
             self.to_string()
         };

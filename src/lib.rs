@@ -11,6 +11,7 @@ pub mod error;
 pub mod federation;
 pub mod feeds;
 pub mod fetch;
+pub mod input;
 pub mod links;
 pub mod markdown;
 pub mod metrics;

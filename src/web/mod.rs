@@ -59,8 +59,10 @@ pub fn render_with(
         .body(body))
 }
 
-/// A 303 to another page, the answer to every successful form.
+/// A 303 to another page of this site, the answer to every successful form. Whatever `location`
+/// holds, the browser stays on this origin ([`crate::input::local_path`]; the home page otherwise).
 pub fn see_other(location: &str) -> HttpResponse {
+    let location = crate::input::local_path(location).unwrap_or_else(|| "/".to_owned());
     HttpResponse::SeeOther()
         .insert_header((header::LOCATION, location))
         .finish()

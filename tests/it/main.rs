@@ -23,4 +23,5 @@ mod ops;
 mod previews;
 mod signatures;
 mod stories;
+mod untrusted_input;
 mod votes;
