@@ -13,6 +13,7 @@ mod federation;
 mod fedify;
 mod feeds;
 mod floors;
+mod hardening;
 mod helpers;
 mod indexes;
 mod invitations;

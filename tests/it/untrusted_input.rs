@@ -77,7 +77,10 @@ async fn parse_feed(browser: &Browser, path: &str) -> feed_rs::model::Feed {
     let xml = response.text().await.unwrap();
     // feed-rs (quick-xml) reads past characters XML 1.0 forbids; strict readers refuse the whole
     // document, so their absence is checked too.
-    let forbidden: Vec<char> = xml.chars().filter(|&c| lien::input::is_refused(c)).collect();
+    let forbidden: Vec<char> = xml
+        .chars()
+        .filter(|&c| lien::input::is_refused(c))
+        .collect();
     assert!(forbidden.is_empty(), "{path} holds {forbidden:?}: {xml}");
     feed_rs::parser::parse(xml.as_bytes())
         .unwrap_or_else(|e| panic!("{path} is not a readable feed ({e}): {xml}"))
