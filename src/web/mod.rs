@@ -3,6 +3,7 @@
 pub mod accounts;
 pub mod admin;
 pub mod comments;
+pub mod connections;
 pub mod feeds;
 pub mod invitations;
 pub mod media;

@@ -184,3 +184,74 @@ async fn guessing_a_name_from_many_addresses_slows_it_but_never_locks_its_owner_
     assert_eq!(status, StatusCode::UNAUTHORIZED);
     assert!(took >= Duration::from_secs(1));
 }
+
+/// Opens a connection and starts a form POST whose body never finishes: its headers and one byte.
+async fn slow_post(app: &TestApp) -> tokio::net::TcpStream {
+    use tokio::io::AsyncWriteExt;
+    let port = app.address.rsplit(':').next().unwrap();
+    let mut stream = tokio::net::TcpStream::connect(format!("127.0.0.1:{port}"))
+        .await
+        .unwrap();
+    stream
+        .write_all(
+            format!(
+                "POST /login HTTP/1.1\r\nHost: localhost:{port}\r\n\
+                 Content-Type: application/x-www-form-urlencoded\r\nContent-Length: 1000\r\n\r\nn"
+            )
+            .as_bytes(),
+        )
+        .await
+        .unwrap();
+    stream
+}
+
+/// What the server answers on `stream` before it closes it, waiting at most `within`.
+async fn answer(stream: &mut tokio::net::TcpStream, within: Duration) -> Option<String> {
+    use tokio::io::AsyncReadExt;
+    let mut answer = Vec::new();
+    tokio::time::timeout(within, stream.read_to_end(&mut answer))
+        .await
+        .ok()?
+        .ok()?;
+    Some(String::from_utf8_lossy(&answer).into_owned())
+}
+
+#[tokio::test]
+async fn slow_bodies_are_cut_and_one_address_holds_few_connections() {
+    let app =
+        TestApp::spawn_with(&["--body-timeout", "2", "--max-connections-per-client", "3"]).await;
+    let started = Instant::now();
+    let mut slow = Vec::new();
+    for _ in 0..4 {
+        slow.push(slow_post(&app).await);
+    }
+    // Each answer, and when it came.
+    let answers = futures::future::join_all(slow.iter_mut().map(|stream| async move {
+        let answer = answer(stream, Duration::from_secs(6)).await;
+        (answer.unwrap_or_default(), started.elapsed())
+    }))
+    .await;
+    let status = |(answer, _): &&(String, Duration)| answer.get(9..12).unwrap_or("").to_owned();
+    // The connection over the cap is answered at once, its body never read, and closed (actix
+    // lingers up to a second for the unread body before it closes).
+    let refused: Vec<_> = answers.iter().filter(|a| status(a) == "429").collect();
+    assert_eq!(refused.len(), 1, "{answers:?}");
+    assert!(refused[0].1 < Duration::from_secs(2), "{answers:?}");
+    // The slow bodies are cut at their deadline: 408, and the connection closed.
+    let cut: Vec<_> = answers.iter().filter(|a| status(a) == "408").collect();
+    assert_eq!(cut.len(), 3, "{answers:?}");
+    for (_, at) in cut {
+        assert!(
+            *at >= Duration::from_secs(2) && *at < Duration::from_secs(5),
+            "{at:?}"
+        );
+    }
+    // Their places are given back: the address is served again.
+    let visitor = app.browser();
+    assert_eq!(visitor.get("/healthz").await.status(), StatusCode::OK);
+    // A body that arrives in time is read as ever.
+    let response = visitor
+        .post("/login", &[("name", "nobody"), ("password", "wrong")])
+        .await;
+    assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
+}
