@@ -31,6 +31,9 @@ pub enum AppError {
     /// Too many requests of one kind; try again after this many seconds.
     #[error("too many requests; try again in {0} seconds")]
     TooManyRequests(u64),
+    /// The database does not answer (see `db::availability`): 503, try again shortly.
+    #[error("the database is unavailable right now; try again in a few seconds")]
+    Unavailable,
     #[error(transparent)]
     Database(#[from] sqlx::Error),
     #[error(transparent)]
@@ -38,6 +41,9 @@ pub enum AppError {
 }
 
 pub type AppResult<T> = Result<T, AppError>;
+
+/// What a 503 tells clients to wait before they try again.
+pub const RETRY_UNAVAILABLE_SECONDS: u64 = 5;
 
 impl From<crate::federation::FederationError> for AppError {
     fn from(error: crate::federation::FederationError) -> AppError {
@@ -80,6 +86,10 @@ impl ResponseError for AppError {
             AppError::Gone | AppError::Removed(_) => StatusCode::GONE,
             AppError::TooManyRequests(_) => StatusCode::TOO_MANY_REQUESTS,
             AppError::Database(sqlx::Error::RowNotFound) => StatusCode::NOT_FOUND,
+            AppError::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
+            AppError::Database(e) if crate::db::availability::is_unreachable(e) => {
+                StatusCode::SERVICE_UNAVAILABLE
+            }
             AppError::Database(_) | AppError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -91,7 +101,10 @@ impl ResponseError for AppError {
                 .insert_header(("Location", "/login"))
                 .finish();
         }
-        let message = if status.is_server_error() {
+        let message = if status == StatusCode::SERVICE_UNAVAILABLE {
+            // Logged once by `db::availability` when it goes, not by every request meanwhile.
+            AppError::Unavailable.to_string()
+        } else if status.is_server_error() {
             // The details go to the log, never to the page.
             tracing::error!(error = %self, "request failed");
             "something went wrong on our side; it has been logged".to_owned()
@@ -108,6 +121,9 @@ impl ResponseError for AppError {
         let mut response = HttpResponse::build(status);
         if let AppError::TooManyRequests(seconds) = self {
             response.insert_header(("Retry-After", seconds.to_string()));
+        }
+        if status == StatusCode::SERVICE_UNAVAILABLE {
+            response.insert_header(("Retry-After", RETRY_UNAVAILABLE_SECONDS.to_string()));
         }
         response
             .content_type("text/html; charset=utf-8")

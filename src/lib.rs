@@ -63,6 +63,8 @@ pub fn http_server(listener: TcpListener, federation: FedConfig) -> std::io::Res
             .app_data(aw::Data::clone(&federation))
             .wrap(FederationMiddleware::new(federation.clone()))
             .app_data(aw::PayloadConfig::new(MAX_FORM_BODY))
+            // Inside the page cache: with the database down, cached pages are still served.
+            .wrap(middleware::from_fn(web::db_gate::database_gate))
             // Inside the CSRF middleware: a page that rendered a token is never cached.
             .wrap(middleware::from_fn(web::page_cache::serve_cached))
             .wrap(middleware::from_fn(web::session::csrf_cookie))

@@ -4,6 +4,7 @@ pub mod accounts;
 pub mod admin;
 pub mod comments;
 pub mod connections;
+pub mod db_gate;
 pub mod feeds;
 pub mod invitations;
 pub mod media;

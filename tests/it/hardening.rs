@@ -255,3 +255,37 @@ async fn slow_bodies_are_cut_and_one_address_holds_few_connections() {
         .await;
     assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
 }
+
+#[tokio::test]
+async fn with_the_database_gone_pages_answer_503_at_once() {
+    let app = TestApp::spawn().await;
+    let visitor = app.browser();
+    assert_eq!(visitor.get("/").await.status(), StatusCode::OK);
+    // Every connection of the app's pool goes, as when the server stops.
+    app.pool.close().await;
+    let first = visitor.get("/search?q=first").await;
+    assert_eq!(first.status(), StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(first.headers()["retry-after"], "5");
+    // The requests after it do not wait for the pool at all.
+    for path in ["/search?q=next", "/new?page=3", "/tags", "/@nobody"] {
+        let started = Instant::now();
+        let response = visitor.get(path).await;
+        assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE, "{path}");
+        assert!(started.elapsed() < Duration::from_millis(500), "{path}");
+        assert!(response
+            .text()
+            .await
+            .unwrap()
+            .contains("database is unavailable"));
+    }
+    // What needs no database still answers.
+    assert_eq!(visitor.get("/healthz").await.status(), StatusCode::OK);
+    assert_eq!(
+        visitor.get("/static/lien.css").await.status(),
+        StatusCode::OK
+    );
+    assert_eq!(
+        visitor.get("/readyz").await.status(),
+        StatusCode::SERVICE_UNAVAILABLE
+    );
+}
