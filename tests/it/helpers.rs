@@ -247,6 +247,10 @@ impl TestApp {
             client: reqwest::Client::builder()
                 .cookie_store(true)
                 .redirect(Policy::none())
+                // Under the server's 5 s keep-alive: a pooled connection the server is closing
+                // just as a request goes out fails that request (IncompleteMessage) on a busy
+                // machine.
+                .pool_idle_timeout(std::time::Duration::from_secs(3))
                 .build()
                 .unwrap(),
         }
