@@ -109,6 +109,41 @@ impl Weighter<(u64, String), Arc<Page>> for PageWeight {
     }
 }
 
+/// Room for sessions. Every change raises the version and so files each active session anew:
+/// bounded by count alone (10,000 people with 2 KB bios), they could hold 25 MB of stale copies.
+const SESSION_BYTES: u64 = 2 * 1024 * 1024;
+
+/// Room for the URLs whose renderings are not run side by side (a path and query each).
+const SHARED_URL_BYTES: u64 = 1024 * 1024;
+
+#[derive(Clone)]
+struct SessionWeight;
+
+impl Weighter<(u64, String), Option<Arc<Viewer>>> for SessionWeight {
+    fn weight(&self, key: &(u64, String), viewer: &Option<Arc<Viewer>>) -> u64 {
+        let person = viewer.as_ref().map_or(0, |v| {
+            let p = &v.person;
+            300 + p.name.len()
+                + p.host.as_ref().map_or(0, String::len)
+                + p.ap_id.len()
+                + p.display_name.len()
+                + p.bio.len()
+                + p.avatar_url.as_ref().map_or(0, String::len)
+                + p.role.len()
+        });
+        (64 + key.1.len() + person) as u64
+    }
+}
+
+#[derive(Clone)]
+pub(crate) struct UrlWeight;
+
+impl Weighter<String, ()> for UrlWeight {
+    fn weight(&self, key: &String, _: &()) -> u64 {
+        (48 + key.len()) as u64
+    }
+}
+
 /// Room for the story lists and discussions signed-in pages are built from.
 const ROWS_BYTES: u64 = 12 * 1024 * 1024;
 
@@ -161,10 +196,10 @@ pub struct Caches {
     pub(crate) pages: Cache<(u64, String), Arc<Page>, PageWeight>,
     lists: Cache<(u64, String), Arc<Vec<Story>>, RowsWeight>,
     discussions: Cache<(u64, i64), Arc<Discussion>, RowsWeight>,
-    sessions: Cache<(u64, String), Option<Arc<Viewer>>>,
+    sessions: Cache<(u64, String), Option<Arc<Viewer>>, SessionWeight>,
     /// The URLs (page keys without the version) whose page was cached before: their renderings
     /// are not run side by side.
-    pub(crate) shared_urls: Cache<String, ()>,
+    pub(crate) shared_urls: Cache<String, (), UrlWeight>,
     /// When the tags were last counted, and the counts.
     tag_counts: Mutex<Option<(Instant, TagCounts)>>,
 }
@@ -176,8 +211,8 @@ impl Default for Caches {
             pages: Cache::with_weighter(2_000, PAGE_BYTES, PageWeight),
             lists: Cache::with_weighter(200, ROWS_BYTES / 2, RowsWeight),
             discussions: Cache::with_weighter(200, ROWS_BYTES / 2, RowsWeight),
-            sessions: Cache::new(10_000),
-            shared_urls: Cache::new(10_000),
+            sessions: Cache::with_weighter(10_000, SESSION_BYTES, SessionWeight),
+            shared_urls: Cache::with_weighter(10_000, SHARED_URL_BYTES, UrlWeight),
             tag_counts: Mutex::new(None),
         }
     }

@@ -218,7 +218,8 @@ fn read_password(file: Option<PathBuf>) -> anyhow::Result<String> {
 }
 
 async fn serve(config: Config) -> anyhow::Result<()> {
-    let database = Database::open(&config, Claim::Owner).await?;
+    let mut database = Database::open(&config, Claim::Owner).await?;
+    database.watch_embedded(&config.data_dir);
     let listener = TcpListener::bind(config.listen)
         .with_context(|| format!("could not listen on {}", config.listen))?;
     tracing::info!(listen = %config.listen, public_url = %config.public_url, "lien is serving");
@@ -252,7 +253,8 @@ async fn serve(config: Config) -> anyhow::Result<()> {
 /// `lien worker`: the delivery workers without the web server (at least one, whatever
 /// LIEN_WORKERS says, since a shared configuration may set it to 0 for the web tier).
 async fn worker(config: Config) -> anyhow::Result<()> {
-    let database = Database::open(&config, Claim::Owner).await?;
+    let mut database = Database::open(&config, Claim::Owner).await?;
+    database.watch_embedded(&config.data_dir);
     let workers = config.workers.max(1);
     let ops_listen = config.metrics_listen;
     let state = crate::app_state(database.db.clone(), config);

@@ -109,6 +109,22 @@ pub struct Config {
         action = clap::ArgAction::Set, global = true)]
     pub trust_proxy: bool,
 
+    /// Seconds a request's body may take to arrive after its headers; a slower one is answered
+    /// 408 and its connection closed.
+    #[arg(long, env = "LIEN_BODY_TIMEOUT", default_value = "10", global = true)]
+    pub body_timeout: u64,
+
+    /// Connections one client address may hold open at once (0: no cap); more are answered 429
+    /// and closed. Not applied with LIEN_TRUST_PROXY=1, where every connection comes from the
+    /// proxy (whose own limit, e.g. nginx's `limit_conn`, applies).
+    #[arg(
+        long,
+        env = "LIEN_MAX_CONNECTIONS_PER_CLIENT",
+        default_value = "64",
+        global = true
+    )]
+    pub max_connections_per_client: usize,
+
     /// Log filter, in `tracing` EnvFilter syntax.
     #[arg(long, env = "LIEN_LOG", default_value = "info", global = true)]
     pub log: String,

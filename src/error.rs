@@ -10,6 +10,9 @@ pub enum AppError {
     /// Input that cannot be acted on; the message is shown to the person.
     #[error("{0}")]
     BadRequest(String),
+    /// A request that is malformed in itself (a query holding a NUL): 400, not the 422 of a form.
+    #[error("{0}")]
+    Malformed(String),
     /// A form's CSRF token was missing or wrong.
     #[error("this form has expired or was not sent by lien; reload the page and try again")]
     Csrf,
@@ -28,6 +31,9 @@ pub enum AppError {
     /// Too many requests of one kind; try again after this many seconds.
     #[error("too many requests; try again in {0} seconds")]
     TooManyRequests(u64),
+    /// The database does not answer (see `db::availability`): 503, try again shortly.
+    #[error("the database is unavailable right now; try again in a few seconds")]
+    Unavailable,
     #[error(transparent)]
     Database(#[from] sqlx::Error),
     #[error(transparent)]
@@ -35,6 +41,9 @@ pub enum AppError {
 }
 
 pub type AppResult<T> = Result<T, AppError>;
+
+/// What a 503 tells clients to wait before they try again.
+pub const RETRY_UNAVAILABLE_SECONDS: u64 = 5;
 
 impl From<crate::federation::FederationError> for AppError {
     fn from(error: crate::federation::FederationError) -> AppError {
@@ -63,12 +72,24 @@ impl ResponseError for AppError {
         match self {
             AppError::NotFound => StatusCode::NOT_FOUND,
             AppError::BadRequest(_) => StatusCode::UNPROCESSABLE_ENTITY,
+            AppError::Malformed(_) => StatusCode::BAD_REQUEST,
+            // The last line of defence for text no check caught: PostgreSQL refuses a NUL
+            // (22021, "invalid byte sequence"); that is the request's fault, never a 5xx.
+            AppError::Database(sqlx::Error::Database(e))
+                if e.code().as_deref() == Some("22021") =>
+            {
+                StatusCode::BAD_REQUEST
+            }
             AppError::Csrf | AppError::Forbidden(_) => StatusCode::FORBIDDEN,
             AppError::LoginRequired => StatusCode::SEE_OTHER,
             AppError::Conflict(_) => StatusCode::CONFLICT,
             AppError::Gone | AppError::Removed(_) => StatusCode::GONE,
             AppError::TooManyRequests(_) => StatusCode::TOO_MANY_REQUESTS,
             AppError::Database(sqlx::Error::RowNotFound) => StatusCode::NOT_FOUND,
+            AppError::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
+            AppError::Database(e) if crate::db::availability::is_unreachable(e) => {
+                StatusCode::SERVICE_UNAVAILABLE
+            }
             AppError::Database(_) | AppError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -80,10 +101,15 @@ impl ResponseError for AppError {
                 .insert_header(("Location", "/login"))
                 .finish();
         }
-        let message = if status.is_server_error() {
+        let message = if status == StatusCode::SERVICE_UNAVAILABLE {
+            // Logged once by `db::availability` when it goes, not by every request meanwhile.
+            AppError::Unavailable.to_string()
+        } else if status.is_server_error() {
             // The details go to the log, never to the page.
             tracing::error!(error = %self, "request failed");
             "something went wrong on our side; it has been logged".to_owned()
+        } else if let (AppError::Database(_), StatusCode::BAD_REQUEST) = (self, status) {
+            "the request holds a character that cannot be stored".to_owned()
         } else {
             self.to_string()
         };
@@ -95,6 +121,9 @@ impl ResponseError for AppError {
         let mut response = HttpResponse::build(status);
         if let AppError::TooManyRequests(seconds) = self {
             response.insert_header(("Retry-After", seconds.to_string()));
+        }
+        if status == StatusCode::SERVICE_UNAVAILABLE {
+            response.insert_header(("Retry-After", RETRY_UNAVAILABLE_SECONDS.to_string()));
         }
         response
             .content_type("text/html; charset=utf-8")

@@ -259,6 +259,9 @@ pub fn render(format: Format, channel: &Channel, items: &[Item]) -> String {
         .and_then(|rest| rest.split_once("?>"))
         .map_or(xml.as_str(), |(_, document)| document)
         .trim_start();
+    // Whatever is stored (rows from before input was checked, a peer's text), no character XML
+    // cannot carry reaches the reader: one would make the whole feed unreadable.
+    let document = crate::input::strip_refused(document);
     format!("<?xml version=\"1.0\" encoding=\"utf-8\"?>\n{document}")
 }
 

@@ -12,6 +12,7 @@ pub mod error;
 pub mod federation;
 pub mod feeds;
 pub mod fetch;
+pub mod input;
 pub mod links;
 pub mod markdown;
 pub mod metrics;
@@ -21,7 +22,7 @@ pub mod rate_limit;
 pub mod seed;
 pub mod web;
 
-use std::net::TcpListener;
+use std::{net::TcpListener, time::Duration};
 
 use actix_web::{dev::Server, middleware, web as aw, App, HttpResponse, HttpServer};
 
@@ -48,6 +49,16 @@ pub fn http_server(listener: TcpListener, federation: FedConfig) -> std::io::Res
         .metrics_listen
         .is_none();
     cache::watch_changes(&federation.to_request_data().app_data().clone());
+    let state = federation.to_request_data().app_data().clone();
+    let config = &state.config;
+    let body_timeout = Duration::from_secs(config.body_timeout);
+    // Behind a proxy every connection comes from it: the cap would be the proxy's, not a client's.
+    let connection_cap = if config.trust_proxy {
+        0
+    } else {
+        config.max_connections_per_client
+    };
+    let connections = web::connections::ConnectionCounts::default();
     let server = HttpServer::new(move || {
         App::new()
             .app_data(aw::Data::clone(&federation))
@@ -64,12 +75,17 @@ pub fn http_server(listener: TcpListener, federation: FedConfig) -> std::io::Res
                 ))
                 .into()
             }))
+            // Inside the page cache: with the database down, cached pages are still served.
+            .wrap(middleware::from_fn(web::db_gate::database_gate))
             // Inside the CSRF middleware: a page that rendered a token is never cached.
             .wrap(middleware::from_fn(web::page_cache::serve_cached))
             .wrap(middleware::from_fn(web::session::csrf_cookie))
             .wrap(middleware::from_fn(web::session::primary_after_write))
             .wrap(middleware::Compress::default())
             .wrap(web::security_headers())
+            .wrap(middleware::from_fn(move |req, next| {
+                web::connections::limit_clients(body_timeout, req, next)
+            }))
             // Outermost: its id, span and timing cover everything inside.
             .wrap(middleware::from_fn(web::request_log::log_requests))
             .configure(web::assets::routes)
@@ -87,6 +103,11 @@ pub fn http_server(listener: TcpListener, federation: FedConfig) -> std::io::Res
                 Err::<HttpResponse, _>(error::AppError::NotFound)
             }))
     })
+    .on_connect(move |connection, data| connections.on_connect(connection_cap, connection, data))
+    // A client has this long to send a request's headers, and an idle kept-alive connection is
+    // closed after as long (actix's defaults, stated): slow bodies are `limit_clients`' part.
+    .client_request_timeout(Duration::from_secs(5))
+    .keep_alive(Duration::from_secs(5))
     .shutdown_timeout(SHUTDOWN_GRACE_SECONDS)
     .shutdown_signal(stop)
     .listen(listener)?

@@ -1,6 +1,7 @@
 use clap::{error::ErrorKind, Parser};
 
 fn main() -> std::process::ExitCode {
+    tune_allocator();
     let cli = match lien::cli::Cli::try_parse() {
         Ok(cli) => cli,
         Err(error) => bad_command_line(error),
@@ -43,4 +44,35 @@ fn bad_command_line(error: clap::Error) -> ! {
         std::process::exit(2);
     }
     error.exit()
+}
+
+/// glibc's malloc gives threads that contend their own arena, up to eight per core, and lets its
+/// mmap threshold grow with every large block freed, so that rendered pages and request buffers
+/// end up scattered over many heaps it rarely gives back: under a soak with writes lien's
+/// resident memory kept rising by about a megabyte a minute (bench/README.md, "Memory"). Two
+/// arenas and a fixed threshold (large blocks mapped, and unmapped when freed) hold it flat.
+/// Operators' own MALLOC_ARENA_MAX / MALLOC_MMAP_THRESHOLD_ settings win. Called first, before
+/// any thread exists.
+fn tune_allocator() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    {
+        extern "C" {
+            fn mallopt(
+                param: std::os::raw::c_int,
+                value: std::os::raw::c_int,
+            ) -> std::os::raw::c_int;
+        }
+        // From glibc's malloc.h.
+        const M_MMAP_THRESHOLD: std::os::raw::c_int = -3;
+        const M_ARENA_MAX: std::os::raw::c_int = -8;
+        // SAFETY: mallopt only sets allocator parameters; no other thread runs yet.
+        unsafe {
+            if std::env::var_os("MALLOC_ARENA_MAX").is_none() {
+                mallopt(M_ARENA_MAX, 2);
+            }
+            if std::env::var_os("MALLOC_MMAP_THRESHOLD_").is_none() {
+                mallopt(M_MMAP_THRESHOLD, 128 * 1024);
+            }
+        }
+    }
 }

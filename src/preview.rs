@@ -175,9 +175,11 @@ fn clean_text(text: &str) -> String {
 }
 
 /// At most `max` characters, cut at a word with an ellipsis when it had to be cut.
+/// A page's text, without the characters lien refuses (see [`crate::input`]), cut to `max`.
 fn shorten(text: &str, max: usize) -> String {
+    let text = crate::input::strip_refused(text);
     if text.chars().count() <= max {
-        return text.to_owned();
+        return text.into_owned();
     }
     let cut: String = text.chars().take(max - 1).collect();
     let cut = match cut.rfind(' ') {

@@ -39,15 +39,18 @@ impl Comment {
     }
 }
 
-const COMMENT_SELECT: &str = "
+const COMMENT_SELECT: &str = concat!(
+    "
     select c.id, c.ap_id, c.local, c.story_id, s.title as story_title, c.parent_id, c.author_id,
            case when p.deleted_at is null then p.name else '[deleted]' end as author_name,
            case when p.deleted_at is null then p.host end as author_host,
            c.body, c.body_html, c.score, c.upvotes, c.downvotes, c.created_at, c.updated_at,
            c.deleted_at, c.removed_at,
-           (p.banned_at is not null
-            or coalesce(p.host in (select host from instance_block), false)) as author_hidden
-    from comment c join person p on p.id = c.author_id join story s on s.id = c.story_id";
+           (p.banned_at is not null or (p.host is not null and ",
+    crate::blocked_host_sql!("p.host"),
+    ")) as author_hidden
+    from comment c join person p on p.id = c.author_id join story s on s.id = c.story_id"
+);
 
 /// Every comment of a story (deleted ones too, as placeholders), best first among siblings:
 /// Wilson lower bound, then oldest. One query for the whole tree.

@@ -4,11 +4,16 @@
 
 use sqlx::PgExecutor;
 
-/// Failed logins allowed per key (an address, or a name tried) within the window.
+/// Failed logins allowed per key (an address, an address and a name, or a name tried) within the
+/// window.
 pub const LIMIT: i64 = 10;
 
 /// The window, in minutes.
 pub const WINDOW_MINUTES: i64 = 15;
+
+/// How long each login attempt on a name that has met [`LIMIT`] failures waits before it is
+/// checked: guessing from many addresses slows to a crawl, and the owner still gets in.
+pub const NAME_UNDER_ATTACK_DELAY: std::time::Duration = std::time::Duration::from_secs(2);
 
 /// Seconds until every key has room for another attempt; `None` when they all have room now.
 pub async fn wait(db: impl PgExecutor<'_>, keys: &[String]) -> sqlx::Result<Option<u64>> {

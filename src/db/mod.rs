@@ -3,6 +3,7 @@
 
 pub mod accounts;
 pub mod actors;
+pub mod availability;
 pub mod comments;
 pub mod communities;
 pub mod embedded;
@@ -16,8 +17,9 @@ pub mod previews;
 pub mod quotes;
 pub mod stories;
 pub mod votes;
+pub mod watchdog;
 
-use std::time::Duration;
+use std::{path::Path, sync::Arc, time::Duration};
 
 use anyhow::Context;
 use sqlx::{
@@ -39,14 +41,21 @@ pub const EMBEDDED_DATABASE: &str = "lien";
 pub struct Db {
     pub write: PgPool,
     pub read: PgPool,
+    /// Whether the database answers, as the last request to find out saw it.
+    pub availability: Arc<availability::Availability>,
 }
 
 impl Db {
     /// One pool serves both when there is no replica.
     pub fn single(pool: PgPool) -> Db {
+        Db::new(pool.clone(), pool)
+    }
+
+    pub fn new(write: PgPool, read: PgPool) -> Db {
         Db {
-            write: pool.clone(),
-            read: pool,
+            write,
+            read,
+            availability: Default::default(),
         }
     }
 }
@@ -54,16 +63,23 @@ impl Db {
 /// A small pool, but not too small: a commit holds its connection until the WAL reaches the disk
 /// (3.7 ms per flush on the benchmark machine), and inbox and delivery commit often. 16 took the
 /// inbox benchmark from 300 to 430 activities/s over 8 (bench/README.md, "Federation").
+/// A request waits at most 3 s for a connection: with the database down, the first request to
+/// find out answers 503 after that, and those after it at once (see [`availability`]).
 pub fn pool_options() -> PgPoolOptions {
     PgPoolOptions::new()
         .max_connections(16)
-        .acquire_timeout(Duration::from_secs(10))
+        .acquire_timeout(ACQUIRE_TIMEOUT)
 }
+
+/// How long a query waits for a pool connection before the database counts as unreachable.
+pub const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(3);
 
 /// Where the database is: an external server, or the embedded cluster this process may have started.
 pub struct Database {
     pub db: Db,
     pub embedded: Option<EmbeddedPostgres>,
+    /// The task that starts the embedded cluster again if it dies ([`Database::watch_embedded`]).
+    watchdog: Option<tokio::task::JoinHandle<()>>,
 }
 
 impl Database {
@@ -101,13 +117,28 @@ impl Database {
             None => write.clone(),
         };
         Ok(Database {
-            db: Db { write, read },
+            db: Db::new(write, read),
             embedded,
+            watchdog: None,
         })
+    }
+
+    /// For long-running processes on the embedded cluster: starts it again when it dies.
+    pub fn watch_embedded(&mut self, data_dir: &Path) {
+        if let Some(cluster) = &self.embedded {
+            self.watchdog = Some(watchdog::watch(
+                data_dir.to_owned(),
+                cluster.connect_options("postgres"),
+            ));
+        }
     }
 
     /// Closes the pools, then stops the embedded cluster if this process is responsible for it.
     pub async fn close(self) {
+        // The watchdog must not start again the cluster being stopped here.
+        if let Some(watchdog) = &self.watchdog {
+            watchdog.abort();
+        }
         self.db.write.close().await;
         self.db.read.close().await;
         if let Some(cluster) = self.embedded {

@@ -4,6 +4,23 @@
 use chrono::{DateTime, Utc};
 use sqlx::{PgExecutor, PgPool, Postgres, Transaction};
 
+/// SQL that is true when the host in column `$column` (a string literal naming a qualified
+/// column or an expression) is a blocked server or a subdomain of one: a block of `example.com`
+/// covers `social.example.com`, as Mastodon's domain blocks do. A macro so that it can be joined
+/// into the `const` SQL of the lists with `concat!`; `instance_block` holds lower-case hosts.
+#[macro_export]
+macro_rules! blocked_host_sql {
+    ($column:literal) => {
+        concat!(
+            "exists (select 1 from instance_block b where b.host = ",
+            $column,
+            " or right(",
+            $column,
+            ", length(b.host) + 1) = '.' || b.host)"
+        )
+    };
+}
+
 /// What a moderator acts on.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Target {
@@ -112,12 +129,14 @@ pub async fn act_in(
     reason: &str,
 ) -> sqlx::Result<bool> {
     let done = apply(tx, action, target, reason).await?;
-    if let (true, "block", Target::Instance(host)) = (done, action, target) {
+    if let (true, "block", Target::Instance(_)) = (done, action, target) {
         // What was queued for the server goes too: nothing more is delivered to it.
-        sqlx::query("delete from delivery where host = lower($1)")
-            .bind(host)
-            .execute(&mut **tx)
-            .await?;
+        sqlx::query(concat!(
+            "delete from delivery where ",
+            crate::blocked_host_sql!("delivery.host")
+        ))
+        .execute(&mut **tx)
+        .await?;
     }
     if done {
         log(&mut **tx, moderator, action, target, reason).await?;
@@ -255,9 +274,10 @@ pub async fn staff(db: impl PgExecutor<'_>) -> sqlx::Result<Vec<(String, String)
     .await
 }
 
-/// Whether a server is blocked. `host` as in `person.host`.
+/// Whether a server is blocked, itself or as a subdomain of a blocked one. `host` as in
+/// `person.host`.
 pub async fn is_blocked(db: impl PgExecutor<'_>, host: &str) -> sqlx::Result<bool> {
-    sqlx::query_scalar("select exists (select 1 from instance_block where host = lower($1))")
+    sqlx::query_scalar(concat!("select ", crate::blocked_host_sql!("lower($1)")))
         .bind(host)
         .fetch_one(db)
         .await

@@ -86,8 +86,11 @@ const STORY_SELECT: &str = "
     left join link_preview lp on lp.story_id = s.id and lp.state = 'ready'";
 
 /// Lists hide what banned people and blocked servers posted (`p` is the author).
-pub const VISIBLE_AUTHOR: &str = "p.banned_at is null
-    and (p.host is null or p.host not in (select host from instance_block))";
+pub const VISIBLE_AUTHOR: &str = concat!(
+    "p.banned_at is null and (p.host is null or not ",
+    crate::blocked_host_sql!("p.host"),
+    ")"
+);
 
 /// Which stories a list shows, in which order.
 #[derive(Clone, Debug)]

@@ -176,14 +176,15 @@ pub async fn enqueue(
         Signer::Instance => (None, None),
         Signer::Group(tag) => (None, Some(tag)),
     };
-    let queued = sqlx::query(
+    let queued = sqlx::query(concat!(
         "insert into delivery (activity_id, signer_id, signer_tag, inbox, host, payload)
          select $1, $2, $6, target.inbox, target.host, $3
          from unnest($4::text[], $5::text[]) as target (inbox, host)
-         -- nothing goes to a blocked server
-         where target.host not in (select host from instance_block)
-         on conflict (activity_id, inbox) do nothing",
-    )
+         -- nothing goes to a blocked server, nor to a subdomain of one
+         where not ",
+        crate::blocked_host_sql!("target.host"),
+        " on conflict (activity_id, inbox) do nothing"
+    ))
     .bind(activity_id)
     .bind(signer_id)
     .bind(sqlx::types::Json(activity))

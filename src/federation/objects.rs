@@ -28,6 +28,7 @@ use crate::{
         notifications,
         stories::{self, LinkParts, RemoteStory, Story},
     },
+    input::strip_refused,
     links, markdown,
 };
 
@@ -152,18 +153,19 @@ impl Object for DbPerson {
             .filter(|inbox| {
                 check_peer_url(inbox).is_ok() && inbox.host_str() == json.id.host_str()
             });
+        // A peer's text loses the characters lien refuses from people (see crate::input).
         let bio = json
             .summary
             .as_deref()
-            .map(markdown::sanitize)
+            .map(|summary| markdown::sanitize(&strip_refused(summary)))
             .unwrap_or_default();
         let row = actors::upsert_remote(
             &data.db.write,
             &RemoteActor {
                 ap_id: json.id.as_str(),
-                name: &json.preferred_username,
+                name: &strip_refused(&json.preferred_username),
                 host: &host,
-                display_name: json.name.as_deref().unwrap_or_default(),
+                display_name: &strip_refused(json.name.as_deref().unwrap_or_default()),
                 bio: &markdown::plain_text(&bio, 2000),
                 avatar_url: json.icon.as_ref().map(|i| i.url.as_str()),
                 inbox_url: json.inbox.as_str(),
@@ -618,12 +620,13 @@ impl DbPost {
         parent: Option<&DbPost>,
         data: &FedData,
     ) -> Result<Stored, FederationError> {
-        let html = markdown::sanitize(&json.html());
+        // A peer's text loses the characters lien refuses from people (see crate::input).
+        let html = markdown::sanitize(&strip_refused(&json.html()));
         let source = json
             .source
             .as_ref()
             .filter(|s| s.media_type == "text/markdown")
-            .map(|s| s.content.clone());
+            .map(|s| strip_refused(&s.content).into_owned());
         let published = json.published.unwrap_or_else(Utc::now);
         // The original's page: `url`, unless it is the object itself or (lien's and Lemmy's
         // `Page`s) the shared link.
@@ -666,7 +669,7 @@ impl DbPost {
                 let link_parts = link
                     .as_ref()
                     .map(|l| (l.to_string(), links::url_key(l), links::domain(l)));
-                let title = parts.title;
+                let title = strip_refused(&parts.title);
                 // A lien Page's content opens with the link as a paragraph (the title or, before,
                 // the URL as its text); the page shows the link already, so the body is the
                 // story's own text: its Markdown source, else the content after that paragraph.

@@ -197,18 +197,25 @@ async fn login_form(ctx: Ctx) -> AppResult<HttpResponse> {
 }
 
 async fn login(ctx: Ctx, CsrfForm(form): CsrfForm<Credentials>) -> AppResult<HttpResponse> {
-    // Failed logins are limited hard, by address and by the name tried, and counted in the
-    // database so that every process sharing it keeps one count; a limited attempt is not even
-    // checked, so guessing gets nowhere.
-    let keys = [
-        ctx.ip.clone(),
-        format!("name:{}", form.name.trim().to_lowercase()),
-    ];
+    // Failed logins are counted in the database, so that every process sharing it keeps one
+    // count. Too many from one address, or from one address for one name, and the next attempt
+    // is not even checked: that guesser gets nowhere. Too many for one name from anywhere must
+    // not lock its owner out (anyone could, by guessing): attempts on that name are slowed
+    // instead, and the right password still logs in.
+    let name = form.name.trim().to_lowercase();
+    let hard_keys = [ctx.ip.clone(), format!("pair:{}:{name}", ctx.ip)];
+    let name_key = format!("name:{name}");
     let limited = ctx.state.limits.enabled();
     let db = &ctx.state.db.write;
     if limited {
-        if let Some(seconds) = login_failures::wait(db, &keys).await? {
+        if let Some(seconds) = login_failures::wait(db, &hard_keys).await? {
             return Err(AppError::TooManyRequests(seconds));
+        }
+        if login_failures::wait(db, std::slice::from_ref(&name_key))
+            .await?
+            .is_some()
+        {
+            tokio::time::sleep(login_failures::NAME_UNDER_ATTACK_DELAY).await;
         }
     }
     ctx.limit(Action::Login)?;
@@ -222,7 +229,8 @@ async fn login(ctx: Ctx, CsrfForm(form): CsrfForm<Credentials>) -> AppResult<Htt
         Some(person) => start_session(&ctx, person.id).await,
         None => {
             if limited {
-                login_failures::record(db, &keys).await?;
+                let [address, pair] = hard_keys;
+                login_failures::record(db, &[address, pair, name_key]).await?;
             }
             let page = LoginPage {
                 page: Layout::new(&ctx, "Log in"),

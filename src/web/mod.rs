@@ -5,6 +5,8 @@ pub mod admin;
 pub mod assets;
 pub mod comments;
 pub mod communities;
+pub mod connections;
+pub mod db_gate;
 pub mod feeds;
 pub mod invitations;
 pub mod media;
@@ -80,8 +82,10 @@ pub fn render_with(
         .body(body))
 }
 
-/// A 303 to another page, the answer to every successful form.
+/// A 303 to another page of this site, the answer to every successful form. Whatever `location`
+/// holds, the browser stays on this origin ([`crate::input::local_path`]; the home page otherwise).
 pub fn see_other(location: &str) -> HttpResponse {
+    let location = crate::input::local_path(location).unwrap_or_else(|| "/".to_owned());
     HttpResponse::SeeOther()
         .insert_header((header::LOCATION, location))
         .finish()

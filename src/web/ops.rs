@@ -28,6 +28,10 @@ async fn healthz() -> HttpResponse {
 /// any) answers too: an instance that cannot render a page takes no traffic.
 async fn readyz(state: web::Data<AppState>) -> HttpResponse {
     let check = async {
+        // Known down (db::availability): no need to wait for the pool to say so again.
+        if state.db.availability.is_down() {
+            return Err("database unreachable\n");
+        }
         let applied: i64 =
             sqlx::query_scalar("select count(*) from _sqlx_migrations where success")
                 .fetch_one(&state.db.write)

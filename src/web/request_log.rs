@@ -42,16 +42,20 @@ pub async fn log_requests(
     let method = req.method().clone();
     let path = req.path().to_owned();
     // The pattern, never the path: one series per route whatever ids and names are asked for.
-    let route = req.match_pattern().unwrap_or_else(|| UNMATCHED.to_owned());
-    let span = tracing::info_span!("request", %request_id, %method, %route);
+    // Before routing this is only the first pattern the path fits, whatever the method (a POST to
+    // `/s/{id}/comments` fits `/s/{id}/{slug}`); the route that answered is taken from the
+    // response below, and the span gets it then.
+    let first_fit = req.match_pattern().unwrap_or_else(|| UNMATCHED.to_owned());
+    let span = tracing::info_span!("request", %request_id, %method, route = tracing::field::Empty);
     let in_flight = metrics::request_in_flight();
-    let result = next.call(req).instrument(span).await;
+    let result = next.call(req).instrument(span.clone()).await;
     drop(in_flight);
     let elapsed = started.elapsed();
     let latency_ms = elapsed.as_secs_f64() * 1000.0;
     let mut response = match result {
         Ok(response) => response,
         Err(error) => {
+            let route = first_fit;
             // A middleware failed before any response was made; actix answers with the error.
             let status = error.as_response_error().status_code().as_u16();
             metrics::observe_request(&method, &route, status, elapsed);
@@ -59,6 +63,11 @@ pub async fn log_requests(
             return Err(error);
         }
     };
+    let route = response
+        .request()
+        .match_pattern()
+        .unwrap_or_else(|| UNMATCHED.to_owned());
+    span.record("route", route.as_str());
     let status = response.status().as_u16();
     metrics::observe_request(&method, &route, status, elapsed);
     if let Ok(value) = HeaderValue::from_str(&request_id) {

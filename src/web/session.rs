@@ -272,11 +272,28 @@ impl<T: DeserializeOwned + 'static> FromRequest for CsrfForm<T> {
                         && constant_time_eq(expected.as_bytes(), sent.csrf.as_bytes()) => {}
                 _ => return Err(AppError::Csrf),
             }
+            refuse_control_characters(&body)?;
             serde_urlencoded::from_bytes(&body)
                 .map(CsrfForm)
                 .map_err(|e| AppError::BadRequest(format!("the form is incomplete: {e}")))
         })
     }
+}
+
+/// Every field of every form is checked here, so that no title, comment, name or setting can hold
+/// a character that would break a feed or that PostgreSQL refuses (NUL): a clear 422 instead.
+fn refuse_control_characters(body: &[u8]) -> Result<(), AppError> {
+    let fields: Vec<(String, String)> = serde_urlencoded::from_bytes(body)
+        .map_err(|e| AppError::BadRequest(format!("the form could not be read: {e}")))?;
+    for (name, value) in &fields {
+        if let Some(c) = crate::input::first_refused(value) {
+            return Err(AppError::BadRequest(format!(
+                "{name} holds a control character (U+{:04X}) that lien does not accept",
+                u32::from(c)
+            )));
+        }
+    }
+    Ok(())
 }
 
 fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {

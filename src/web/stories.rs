@@ -293,6 +293,12 @@ async fn search(
     if !q.is_empty() {
         ctx.limit(Action::Search)?;
     }
+    if let Some(c) = crate::input::first_refused(&q) {
+        return Err(AppError::Malformed(format!(
+            "a search cannot hold a control character (U+{:04X})",
+            u32::from(c)
+        )));
+    }
     if q.chars().count() > 500 {
         return Err(AppError::BadRequest(
             "search for at most 500 characters".into(),

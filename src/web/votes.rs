@@ -103,6 +103,5 @@ async fn vote(
 /// The page the vote came from, when it is one of ours.
 fn back(req: &HttpRequest, origin: &str) -> Option<String> {
     let referer = req.headers().get(header::REFERER)?.to_str().ok()?;
-    let path = referer.strip_prefix(origin)?;
-    path.starts_with('/').then(|| path.to_owned())
+    crate::input::local_path(referer.strip_prefix(origin)?)
 }

@@ -121,3 +121,89 @@ async fn the_embedded_cluster_is_shared_survives_sigkill_and_stops_on_sigterm() 
     assert!(!alive(postmaster), "SIGTERM stops the cluster");
     assert_eq!(postmaster_pid(&data), None);
 }
+
+#[tokio::test]
+async fn a_dead_cluster_means_a_quick_503_and_lien_starts_it_again() {
+    let dir = tempfile::Builder::new()
+        .prefix("lien-cluster-")
+        .tempdir_in("/tmp")
+        .unwrap();
+    let data = dir.path().join("data");
+    let port = free_port();
+    let log = std::fs::File::create(dir.path().join("serve.log")).unwrap();
+    let mut server = lien(&data, port)
+        .arg("serve")
+        .stderr(log.try_clone().unwrap())
+        .stdout(log)
+        .spawn()
+        .unwrap();
+    wait_until_healthy(port, &mut server).await;
+    let get = |path: &'static str| async move {
+        // Anonymous, as a reader would be: cached pages may still be served meanwhile.
+        let started = Instant::now();
+        let response = reqwest::get(format!("http://127.0.0.1:{port}{path}"))
+            .await
+            .unwrap();
+        (response, started.elapsed())
+    };
+    assert_eq!(get("/").await.0.status(), StatusCode::OK);
+
+    // The cluster dies under lien.
+    let postmaster = postmaster_pid(&data).expect("the cluster runs");
+    kill(Pid::from_raw(postmaster), Signal::SIGKILL).unwrap();
+    while alive(postmaster) {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    // Before lien starts it again (three failed checks, two seconds apart): readiness says so,
+    // and a page is a clear 503 that says when to come back, well before the old 10 s.
+    let ((ready, _), (page, took)) = tokio::join!(get("/readyz"), get("/search?q=anything"));
+    assert_eq!(
+        ready.status(),
+        StatusCode::SERVICE_UNAVAILABLE,
+        "readiness says so"
+    );
+    assert_eq!(page.status(), StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(page.headers()["retry-after"], "5");
+    assert!(took < Duration::from_secs(5), "{took:?}");
+    assert!(page
+        .text()
+        .await
+        .unwrap()
+        .contains("database is unavailable"));
+
+    // lien starts the cluster again, and says so; then everything answers as before.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let (ready, _) = get("/readyz").await;
+        if ready.status() == StatusCode::OK {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the cluster was not started again"
+        );
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    let restarted = postmaster_pid(&data).expect("the cluster runs again");
+    assert_ne!(restarted, postmaster);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while get("/").await.0.status() != StatusCode::OK {
+        assert!(Instant::now() < deadline, "pages answer again");
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    let log = std::fs::read_to_string(dir.path().join("serve.log")).unwrap();
+    assert!(log.contains("starting it again"), "{log}");
+
+    // lien still stops its cluster when it stops.
+    kill(Pid::from_raw(server.id().unwrap() as i32), Signal::SIGTERM).unwrap();
+    let status = tokio::time::timeout(Duration::from_secs(60), server.wait())
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(status.success(), "exit status {status}");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while alive(restarted) && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(!alive(restarted), "SIGTERM stops the restarted cluster");
+}
