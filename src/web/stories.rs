@@ -10,7 +10,7 @@ use serde::Deserialize;
 use super::{
     render, render_with, see_other,
     session::{CsrfForm, Ctx},
-    views::{thread, CommentView, Layout, StoryView},
+    views::{thread, thread_page, CommentView, Layout, StoryView},
     PageQuery, Pager, PAGE_SIZE,
 };
 use crate::{
@@ -331,17 +331,27 @@ struct ShowPage {
     moderator: bool,
     removed_reason: Option<String>,
     locked: bool,
+    /// The next page of top-level threads, when the discussion is longer than one page.
+    more_comments: Option<String>,
 }
 
-async fn show(ctx: Ctx, path: web::Path<i64>) -> AppResult<HttpResponse> {
-    show_story(ctx, path.into_inner()).await
+async fn show(
+    ctx: Ctx,
+    path: web::Path<i64>,
+    query: web::Query<PageQuery>,
+) -> AppResult<HttpResponse> {
+    show_story(ctx, path.into_inner(), query.number()).await
 }
 
-async fn show_with_slug(ctx: Ctx, path: web::Path<(i64, String)>) -> AppResult<HttpResponse> {
-    show_story(ctx, path.into_inner().0).await
+async fn show_with_slug(
+    ctx: Ctx,
+    path: web::Path<(i64, String)>,
+    query: web::Query<PageQuery>,
+) -> AppResult<HttpResponse> {
+    show_story(ctx, path.into_inner().0, query.number()).await
 }
 
-async fn show_story(ctx: Ctx, id: i64) -> AppResult<HttpResponse> {
+async fn show_story(ctx: Ctx, id: i64, page: i64) -> AppResult<HttpResponse> {
     let db = ctx.read_db().clone();
     let discussion = ctx
         .state
@@ -386,8 +396,12 @@ async fn show_story(ctx: Ctx, id: i64) -> AppResult<HttpResponse> {
         .with_description(description)
         .with_feed(format!("/s/{id}"))
         .with_ap_id(story.ap_id.clone());
+    let all = thread(comments, None, ctx.viewer.as_ref(), &comment_votes);
+    let (comments, more) = thread_page(all, page as usize);
+    let more_comments = more.then(|| format!("{}?page={}#comments", view.discussion, page + 1));
     render(&ShowPage {
-        comments: thread(comments, None, ctx.viewer.as_ref(), &comment_votes),
+        comments,
+        more_comments,
         page: layout,
         story: view,
         moderator,

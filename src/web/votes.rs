@@ -97,14 +97,23 @@ async fn vote(
     if wants_json(&req) {
         return Ok(HttpResponse::Ok().json(serde_json::json!({ "score": score, "vote": value })));
     }
-    Ok(see_other(
-        &back(&req, &ctx.state.config.origin()).unwrap_or(fallback),
-    ))
+    // Back where the vote was cast, scrolled to what was voted on.
+    let page = back(&req, &ctx.state.config.origin()).unwrap_or(fallback);
+    Ok(see_other(&format!("{page}#{}", anchor(target))))
+}
+
+/// The id of a story's or comment's element on every page that shows it.
+pub fn anchor(target: Target) -> String {
+    match target {
+        Target::Story(id) => format!("s{id}"),
+        Target::Comment(id) => format!("c{id}"),
+    }
 }
 
 /// The page the vote came from, when it is one of ours.
 fn back(req: &HttpRequest, origin: &str) -> Option<String> {
     let referer = req.headers().get(header::REFERER)?.to_str().ok()?;
     let path = referer.strip_prefix(origin)?;
+    let path = path.split('#').next().unwrap_or_default();
     path.starts_with('/').then(|| path.to_owned())
 }

@@ -21,6 +21,7 @@ mod moderation;
 mod notifications;
 mod ops;
 mod previews;
+mod reading;
 mod signatures;
 mod stories;
 mod votes;

@@ -1,0 +1,229 @@
+//! Reading long discussions (issue 14): a big thread stays small for a signed-in reader, subtrees
+//! collapse, deep threads continue on the comment's own page, and top-level threads are paged.
+
+use scraper::{Html, Selector};
+
+use crate::helpers::*;
+
+/// Words for comment bodies about as long as the seeded ones (two sentences).
+const WORDS: [&str; 24] = [
+    "the",
+    "federation",
+    "works",
+    "when",
+    "servers",
+    "agree",
+    "on",
+    "shapes",
+    "and",
+    "people",
+    "read",
+    "threads",
+    "that",
+    "grow",
+    "deep",
+    "quickly",
+    "so",
+    "pages",
+    "must",
+    "stay",
+    "small",
+    "even",
+    "on",
+    "phones",
+];
+
+/// A small deterministic generator, so the thread has the same shape on every run.
+struct Lcg(u64);
+
+impl Lcg {
+    fn next(&mut self) -> u64 {
+        self.0 = self
+            .0
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        self.0 >> 33
+    }
+
+    fn unit(&mut self) -> f64 {
+        (self.next() % 10_000) as f64 / 10_000.0
+    }
+}
+
+/// Writes `n` comments on a story through the same database function as the comment form: about a
+/// third top-level, the others replies to an earlier comment, more often a recent one (as the seed
+/// makes them), so threads go deep. Returns the ids in order.
+pub async fn big_thread(app: &TestApp, story: i64, authors: &[i64], n: usize) -> Vec<i64> {
+    let mut rng = Lcg(262);
+    let mut ids: Vec<i64> = Vec::with_capacity(n);
+    let mut tx = app.pool.begin().await.unwrap();
+    for j in 0..n {
+        let parent = if j == 0 || rng.unit() < 0.35 {
+            None
+        } else {
+            let back = (rng.unit().powi(2) * j as f64).floor() as usize;
+            Some(ids[j - 1 - back.min(j - 1)])
+        };
+        let words: Vec<&str> = (0..30)
+            .map(|_| WORDS[(rng.next() % WORDS.len() as u64) as usize])
+            .collect();
+        let body = format!("{}.", words.join(" "));
+        let author = authors[(rng.next() % authors.len() as u64) as usize];
+        let posted = lien::db::comments::create(
+            &mut tx,
+            &app.address,
+            story,
+            parent,
+            author,
+            &body,
+            &lien::markdown::render(&body),
+        )
+        .await
+        .unwrap();
+        let lien::db::comments::Posted::Created(id) = posted else {
+            panic!("comment {j} not created");
+        };
+        ids.push(id);
+    }
+    tx.commit().await.unwrap();
+    ids
+}
+
+pub async fn person_id(app: &TestApp, name: &str) -> i64 {
+    sqlx::query_scalar("select id from person where name = $1 and host is null")
+        .bind(name)
+        .fetch_one(&app.pool)
+        .await
+        .unwrap()
+}
+
+fn count_of(page: &Html, selector: &str) -> usize {
+    page.select(&Selector::parse(selector).unwrap()).count()
+}
+
+#[tokio::test]
+async fn a_262_comment_discussion_is_small_for_a_signed_in_reader() {
+    let app = TestApp::spawn().await;
+    let alice = app.user("alice").await;
+    let _bob = app.user("bob").await;
+    let story = alice
+        .share("https://example.com/long", "A long discussion", "talk")
+        .await;
+    let authors = [person_id(&app, "alice").await, person_id(&app, "bob").await];
+    let ids = big_thread(&app, story, &authors, 262).await;
+    caches_catch_up().await;
+
+    let response = alice.get(&format!("/s/{story}")).await;
+    assert_eq!(response.status(), 200);
+    let html = response.text().await.unwrap();
+    if let Ok(path) = std::env::var("LIEN_DUMP_PAGE") {
+        std::fs::write(path, &html).unwrap();
+    }
+    let page = Html::parse_document(&html);
+    let forms = count_of(&page, "form");
+    let kb = html.len() as f64 / 1024.0;
+    eprintln!("262-comment page, signed in: {kb:.1} KB, {forms} forms");
+    assert!(html.len() < 150 * 1024, "{kb:.1} KB");
+    assert!(forms <= 10, "{forms} forms");
+    // Votes are buttons of the one vote form, not a form each; replies and reports are on the
+    // comment's own page.
+    assert!(count_of(&page, "button[form=vote][formaction$='/vote']") >= 2 * 100);
+    assert_eq!(count_of(&page, "form#vote"), 1);
+    assert_eq!(
+        count_of(&page, "form[action$='/report']"),
+        1,
+        "the story's own"
+    );
+
+    // Every comment is reachable: on this page, on a later page of top-level threads ("more
+    // comments"), or on the page of the comment where its thread continues.
+    let mut seen = std::collections::HashSet::new();
+    let mut pending = vec![format!("/s/{story}")];
+    let mut pages = 0;
+    while let Some(path) = pending.pop() {
+        pages += 1;
+        let page = alice.page(&path).await;
+        for id in select_attr(&page, "div.comment", "data-id") {
+            seen.insert(id.parse::<i64>().unwrap());
+        }
+        pending.extend(select_attr(&page, "a.continue", "href"));
+        pending.extend(select_attr(&page, ".more-comments a", "href"));
+        assert!(pages < 100, "no end to the pages");
+    }
+    let all: std::collections::HashSet<i64> = ids.iter().copied().collect();
+    assert_eq!(seen, all, "every comment is on some page");
+}
+
+/// (id, the ids of the comments nested in its `<details>`) for the comments of a page.
+fn nested_ids(page: &Html, id: i64) -> Vec<i64> {
+    let selector = Selector::parse(&format!("#c{id} > details div.comment")).unwrap();
+    page.select(&selector)
+        .map(|e| e.value().attr("data-id").unwrap().parse().unwrap())
+        .collect()
+}
+
+#[tokio::test]
+async fn a_subtree_collapses_with_its_count_and_a_deep_thread_continues() {
+    let app = TestApp::spawn().await;
+    let alice = app.user("alice").await;
+    let bob = app.user("bob").await;
+    let story = alice
+        .share("https://example.com/deep", "A deep thread", "talk")
+        .await;
+    // A chain of ten replies under one comment, and a second top-level comment.
+    let mut chain = vec![bob.comment(story, None, "top").await];
+    for n in 1..10 {
+        let parent = *chain.last().unwrap();
+        let who = if n % 2 == 0 { &bob } else { &alice };
+        chain.push(
+            who.comment(story, Some(parent), &format!("reply {n}"))
+                .await,
+        );
+    }
+    let other = alice.comment(story, None, "another thread").await;
+
+    let page = bob.page(&format!("/s/{story}")).await;
+    // The first comment's <details> holds its whole shown subtree, and says how many replies
+    // collapsing it hides; the other thread is outside it.
+    let inside = nested_ids(&page, chain[0]);
+    assert_eq!(
+        inside,
+        chain[1..8].to_vec(),
+        "depth 0 to 7 on the story page"
+    );
+    assert!(!inside.contains(&other));
+    let counts = select_text(
+        &page,
+        &format!("#c{} > details > summary .hidden-count", chain[0]),
+    );
+    assert_eq!(counts, vec!["(9 replies hidden)"]);
+    // Deeper than the limit, the thread continues on the last shown comment's page.
+    assert_eq!(
+        select_attr(&page, "a.continue", "href"),
+        vec![format!("/c/{}", chain[7])]
+    );
+    assert_eq!(
+        select_text(&page, "a.continue"),
+        vec!["continue this thread (2 more replies)"]
+    );
+    let continued = bob.page(&format!("/c/{}", chain[7])).await;
+    assert_eq!(
+        select_attr(&continued, "div.comment", "data-id"),
+        vec![
+            chain[7].to_string(),
+            chain[8].to_string(),
+            chain[9].to_string()
+        ]
+    );
+    // The comment's own page carries its reply and report forms; the story page only links there.
+    assert_eq!(
+        select_attr(&continued, "form#reply input[name=parent_id]", "value"),
+        vec![chain[7].to_string()]
+    );
+    assert_eq!(count_of(&continued, "form[action$='/report']"), 1);
+    assert_eq!(count_of(&page, "form[action^='/c/']"), 0);
+    assert_eq!(
+        select_attr(&page, &format!("#c{other} a.reply"), "href"),
+        vec![format!("/c/{other}#reply")]
+    );
+}
