@@ -148,6 +148,8 @@ pub async fn create(
     .fetch_one(&mut **tx)
     .await?;
     super::notifications::reply(&mut **tx, id).await?;
+    // A comment starts with its author's upvote, as a story does (and as on Reddit and HN).
+    super::votes::cast(tx, author_id, super::votes::Target::Comment(id), 1, None).await?;
     Ok(Posted::Created(id))
 }
 

@@ -66,6 +66,19 @@ pub fn see_other(location: &str) -> HttpResponse {
         .finish()
 }
 
+/// `untrusted` if it is a path on this site, for redirects built from input (`?next=`): it must
+/// start with one `/`, and carry no backslash (browsers read `/\\host` as `//host`) and no
+/// control character or space (which browsers strip, turning `/\t/host` into `//host`).
+pub fn local_path(untrusted: &str) -> Option<String> {
+    let local = untrusted.starts_with('/')
+        && !untrusted.starts_with("//")
+        && !untrusted.contains('\\')
+        && !untrusted
+            .chars()
+            .any(|c| c.is_control() || c.is_whitespace());
+    local.then(|| untrusted.to_owned())
+}
+
 /// Whether the client asked for JSON (the voting script does; forms do not).
 pub fn wants_json(req: &HttpRequest) -> bool {
     req.headers()
@@ -135,6 +148,31 @@ impl Pager {
         Pager {
             previous: (page > 1).then(|| format!("{base}{sep}page={}", page - 1)),
             next: next.map(|query| format!("{base}{sep}{query}")),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::local_path;
+
+    #[test]
+    fn only_paths_of_this_site_are_local() {
+        for good in ["/", "/s/1/a-title?page=2", "/@bob@social.example"] {
+            assert_eq!(local_path(good).as_deref(), Some(good));
+        }
+        for bad in [
+            "",
+            "s/1",
+            "//evil.example",
+            "/\\evil.example",
+            "/\t/evil.example",
+            "https://evil.example/",
+            "javascript:alert(1)",
+            "/a\u{0}b",
+            " /x",
+        ] {
+            assert_eq!(local_path(bad), None, "{bad:?}");
         }
     }
 }

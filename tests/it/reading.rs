@@ -227,3 +227,195 @@ async fn a_subtree_collapses_with_its_count_and_a_deep_thread_continues() {
         vec![format!("/c/{other}#reply")]
     );
 }
+
+#[tokio::test]
+async fn logging_in_comes_back_with_the_vote_clicked_while_logged_out() {
+    let app = TestApp::spawn().await;
+    let alice = app.user("alice").await;
+    let story = alice
+        .share("https://example.com/back", "Come back here", "x")
+        .await;
+    let comment = alice.comment(story, None, "vote for me").await;
+    let path = format!("/s/{story}");
+
+    // A visitor clicks the up-arrow of the comment: it leads to the login form, which carries
+    // where to come back to and the vote.
+    app.user("bob").await;
+    let visitor = app.browser();
+    let page = visitor.page(&path).await;
+    let up = select_attr(&page, &format!("#c{comment} a.up"), "href");
+    assert_eq!(up, vec![format!("/login?next=/s/{story}&vote=c{comment}")]);
+    let form = visitor.page(&up[0]).await;
+    assert_eq!(
+        select_attr(&form, "input[name=next]", "value"),
+        vec![path.clone()]
+    );
+    let response = visitor
+        .post(
+            "/login",
+            &[
+                ("name", "bob"),
+                ("password", "correct horse"),
+                ("next", &path),
+                ("vote", &format!("c{comment}")),
+            ],
+        )
+        .await;
+    assert_eq!(response.status(), 303);
+    assert_eq!(location(&response), format!("{path}#c{comment}"));
+    let page = visitor.page(&path).await;
+    assert_eq!(
+        select_attr(&page, &format!("#c{comment}"), "data-score"),
+        vec!["2"],
+        "alice's own vote and bob's"
+    );
+
+    // Signing up comes back too; a `next` that leaves the site is ignored.
+    let carol = app.browser();
+    let response = carol
+        .post(
+            "/signup",
+            &[
+                ("name", "carol"),
+                ("password", "correct horse"),
+                ("next", &path),
+                ("vote", &format!("s{story}")),
+            ],
+        )
+        .await;
+    assert_eq!(location(&response), format!("{path}#s{story}"));
+    let page = carol.page(&path).await;
+    assert_eq!(select_attr(&page, "article.story", "data-score"), vec!["2"]);
+    for evil in [
+        "//evil.example/",
+        "/\\evil.example",
+        "https://evil.example/",
+        "/\t/evil.example",
+    ] {
+        let dave = app.browser();
+        let form = dave.page(&format!("/login?next={}", urlencode(evil))).await;
+        assert!(
+            select_attr(&form, "input[name=next]", "value").is_empty(),
+            "{evil:?}"
+        );
+        let response = dave
+            .post(
+                "/login",
+                &[
+                    ("name", "carol"),
+                    ("password", "correct horse"),
+                    ("next", evil),
+                ],
+            )
+            .await;
+        assert_eq!(location(&response), "/", "{evil:?}");
+    }
+}
+
+fn urlencode(s: &str) -> String {
+    url::form_urlencoded::byte_serialize(s.as_bytes()).collect()
+}
+
+#[tokio::test]
+async fn voting_without_script_returns_to_what_was_voted_on() {
+    let app = TestApp::spawn().await;
+    let alice = app.user("alice").await;
+    let bob = app.user("bob").await;
+    let story = alice.share("https://example.com/v", "Vote here", "x").await;
+    let comment = alice.comment(story, None, "a comment").await;
+    let page = format!("{}/s/{story}/vote-here", app.address);
+    let csrf = bob.csrf().await;
+    for (path, anchor) in [
+        (format!("/c/{comment}/vote"), format!("c{comment}")),
+        (format!("/s/{story}/vote"), format!("s{story}")),
+    ] {
+        let response = bob
+            .client
+            .post(format!("{}{path}", app.address))
+            .header("Referer", &page)
+            .form(&[("value", "1"), ("csrf", &csrf)])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 303);
+        assert_eq!(
+            location(&response),
+            format!("/s/{story}/vote-here#{anchor}")
+        );
+    }
+    // Without a Referer: the story's or the comment's own page.
+    let response = bob.vote(&format!("/c/{comment}"), "0").await;
+    assert_eq!(location(&response), format!("/c/{comment}#c{comment}"));
+}
+
+#[tokio::test]
+async fn comments_start_at_one_point_and_pages_show_ranks_dates_and_links() {
+    let app = TestApp::spawn().await;
+    let alice = app.user("alice").await;
+    let bob = app.user("bob").await;
+    let story = alice.share("https://example.com/r", "Ranked", "x").await;
+    let comment = bob
+        .comment(
+            story,
+            None,
+            "Thanks @alice, see https://example.org/more. And @carol@social.example too.",
+        )
+        .await;
+    let page = app.browser().page(&format!("/s/{story}")).await;
+    assert_eq!(
+        select_attr(&page, &format!("#c{comment}"), "data-score"),
+        vec!["1"]
+    );
+    assert_eq!(
+        select_text(&page, &format!("#c{comment} .score")),
+        vec!["1"]
+    );
+    let links = select_attr(&page, &format!("#c{comment} .body a"), "href");
+    assert_eq!(
+        links,
+        vec![
+            "/@alice",
+            "https://example.org/more",
+            "/@carol@social.example"
+        ]
+    );
+    // Every <time> says the full date on hovering.
+    let titles = select_attr(&page, "time", "title");
+    assert_eq!(titles.len(), 2);
+    assert!(titles
+        .iter()
+        .all(|t| t.ends_with(" UTC") && t.len() == "2026-01-01 00:00 UTC".len()));
+
+    // A bio's bare address is a link too.
+    bob.post(
+        "/settings",
+        &[
+            ("display_name", ""),
+            ("bio", "I write at https://bob.example"),
+            ("avatar_url", ""),
+        ],
+    )
+    .await;
+    let profile = app.browser().page("/@bob").await;
+    assert_eq!(
+        select_attr(&profile, ".bio a", "href"),
+        vec!["https://bob.example"]
+    );
+
+    // Lists number their stories, continuing on later pages.
+    for n in 0..25 {
+        alice
+            .share(
+                &format!("https://example.com/r{n}"),
+                &format!("Story {n}"),
+                "x",
+            )
+            .await;
+    }
+    let first = app.browser().page("/new").await;
+    assert_eq!(select_attr(&first, "ol.stories", "start"), vec!["1"]);
+    let more = select_attr(&first, ".pager a[rel=next], .pager a", "href");
+    let second = app.browser().page(more.last().unwrap()).await;
+    assert_eq!(select_attr(&second, "ol.stories", "start"), vec!["26"]);
+    assert_eq!(select_attr(&second, "ol.stories > li", "value").len(), 0);
+}
