@@ -40,7 +40,10 @@ impl Comment {
 }
 
 const COMMENT_SELECT: &str = "
-    select c.id, c.ap_id, c.local, c.story_id, s.title as story_title, c.parent_id, c.author_id,
+    select c.id, c.ap_id, c.local, c.story_id,
+           case when s.deleted_at is null then s.title
+                else '[story deleted by its submitter]' end as story_title,
+           c.parent_id, c.author_id,
            case when p.deleted_at is null then p.name else '[deleted]' end as author_name,
            case when p.deleted_at is null then p.host end as author_host,
            c.body, c.body_html, c.score, c.upvotes, c.downvotes, c.created_at, c.updated_at,
@@ -70,7 +73,9 @@ pub async fn get(db: impl PgExecutor<'_>, id: i64) -> sqlx::Result<Option<Commen
         .await
 }
 
-/// Newest live comments on live stories, across the instance or by one author.
+/// Newest live comments on stories not removed, across the instance (stories not deleted either)
+/// or by one author (whose comments stay on their profile when the story's submitter deletes it:
+/// its discussion stays too).
 pub async fn newest(
     db: impl PgExecutor<'_>,
     author_id: Option<i64>,
@@ -89,7 +94,8 @@ pub async fn newest(
 pub fn newest_sql() -> String {
     format!(
         "{COMMENT_SELECT}
-         where c.deleted_at is null and s.deleted_at is null and c.removed_at is null
+         where c.deleted_at is null and c.removed_at is null
+           and (s.deleted_at is null or $3::bigint is not null)
            and s.removed_at is null and {VISIBLE_AUTHOR} and ($3::bigint is null or c.author_id = $3)
          order by c.created_at desc, c.id desc limit $1 offset $2"
     )

@@ -364,7 +364,8 @@ async fn show_story(ctx: Ctx, id: i64, page: i64) -> AppResult<HttpResponse> {
         .await?;
     let (story, comments) = (&discussion.story, &discussion.comments);
     let db = &db;
-    if story.deleted_at.is_some() {
+    // A deleted story's page stays while its discussion has anything left to read.
+    if story.deleted_at.is_some() && comments.iter().all(|c| c.is_gone()) {
         return Err(AppError::Gone);
     }
     let moderator = ctx.viewer.as_ref().is_some_and(|v| v.is_moderator());
@@ -386,13 +387,14 @@ async fn show_story(ctx: Ctx, id: i64, page: i64) -> AppResult<HttpResponse> {
         .await?
         .remove(0);
     let description = match &story.domain {
+        _ if view.deleted => view.title.clone(),
         Some(domain) => format!(
             "{} comments, {} points, linking to {domain}",
             story.comment_count, story.score
         ),
         None => markdown::plain_text(&story.body_html, 200),
     };
-    let layout = Layout::new(&ctx, story.title.clone())
+    let layout = Layout::new(&ctx, view.title.clone())
         .with_description(description)
         .with_feed(format!("/s/{id}"))
         .with_ap_id(story.ap_id.clone());
@@ -426,6 +428,19 @@ struct FormPage {
     action: String,
     form: StoryForm,
     errors: Vec<String>,
+    /// Past the edit window: the link, title and tags are shown but cannot change.
+    fixed: bool,
+}
+
+/// How long after sharing its submitter may change a story's link, title and tags. After that,
+/// votes and comments answer what was shared, and copies have gone out to other servers: changing
+/// it would turn the discussion into one about something else. The text stays editable (marked
+/// edited); moderators can always edit everything.
+pub const EDIT_WINDOW: Duration = Duration::hours(1);
+
+/// Whether the story's link, title and tags can no longer change for this viewer.
+fn past_edit_window(story: &Story, moderator: bool) -> bool {
+    !moderator && Utc::now() - story.created_at > EDIT_WINDOW
 }
 
 #[derive(Deserialize, Default)]
@@ -544,6 +559,7 @@ async fn submit_form(ctx: Ctx) -> AppResult<HttpResponse> {
         action: "/submit".into(),
         form: StoryForm::default(),
         errors: vec![],
+        fixed: false,
     })
 }
 
@@ -586,6 +602,7 @@ async fn submit(ctx: Ctx, CsrfForm(form): CsrfForm<StoryForm>) -> AppResult<Http
                 action: "/submit".into(),
                 form,
                 errors,
+                fixed: false,
             };
             return render_with(StatusCode::UNPROCESSABLE_ENTITY, &page);
         }
@@ -608,6 +625,18 @@ async fn submit(ctx: Ctx, CsrfForm(form): CsrfForm<StoryForm>) -> AppResult<Http
 
 /// The story, if the viewer wrote it and it is live.
 async fn own_story(ctx: &Ctx, id: i64) -> AppResult<Story> {
+    let (story, moderating) = editable_story(ctx, id).await?;
+    if moderating {
+        return Err(AppError::Forbidden(
+            "only its author can delete a story; moderators remove it".into(),
+        ));
+    }
+    Ok(story)
+}
+
+/// The story, if it is live and the viewer wrote it or moderates; and whether they edit it as a
+/// moderator rather than as its author.
+async fn editable_story(ctx: &Ctx, id: i64) -> AppResult<(Story, bool)> {
     let viewer = ctx.require_viewer()?;
     let story = stories::get(&ctx.state.db.write, id)
         .await?
@@ -615,23 +644,27 @@ async fn own_story(ctx: &Ctx, id: i64) -> AppResult<Story> {
     if story.deleted_at.is_some() {
         return Err(AppError::Gone);
     }
-    if story.author_id != viewer.id {
+    let moderating = story.author_id != viewer.id;
+    if moderating && !(viewer.is_moderator() && story.local) {
         return Err(AppError::Forbidden(
             "only its author can change a story".into(),
         ));
     }
-    Ok(story)
+    Ok((story, moderating))
 }
 
 async fn edit_form(ctx: Ctx, path: web::Path<i64>) -> AppResult<HttpResponse> {
     let id = path.into_inner();
-    let story = match own_story(&ctx, id).await {
-        Ok(story) => story,
+    let moderator = ctx.viewer.as_ref().is_some_and(|v| v.is_moderator());
+    let story = match editable_story(&ctx, id).await {
+        Ok((story, _)) => story,
         // `/s/{id}/edit` is also what a story titled "Edit" slugs to: show it to everyone else.
         Err(AppError::Forbidden(_)) => return Ok(see_other(&format!("/s/{id}"))),
         Err(e) => return Err(e),
     };
+    let fixed = past_edit_window(&story, moderator);
     render(&FormPage {
+        fixed,
         page: Layout::new(&ctx, format!("Edit: {}", story.title)),
         action: format!("/s/{id}/edit"),
         form: StoryForm {
@@ -650,11 +683,27 @@ async fn edit(
     CsrfForm(form): CsrfForm<StoryForm>,
 ) -> AppResult<HttpResponse> {
     let id = path.into_inner();
-    let story = own_story(&ctx, id).await?;
+    let (story, _) = editable_story(&ctx, id).await?;
+    let moderator = ctx.viewer.as_ref().is_some_and(|v| v.is_moderator());
+    let fixed = past_edit_window(&story, moderator);
     let valid = match validate(&form) {
         Ok(valid) => valid,
-        Err(errors) => return edit_failed(&ctx, id, form, errors),
+        Err(errors) => return edit_failed(&ctx, id, form, errors, fixed),
     };
+    let same_tags = {
+        let (mut old, mut new) = (story.tags.clone(), valid.tags.clone());
+        old.sort();
+        new.sort();
+        old == new
+    };
+    let same_link = valid.link.as_ref().map(|(url, _, _)| url) == story.url.as_ref();
+    if fixed && (valid.title != story.title || !same_link || !same_tags) {
+        let errors = vec![
+            "the link, title and tags can change only in the first hour after sharing; the text can still change"
+                .to_owned(),
+        ];
+        return edit_failed(&ctx, id, form, errors, fixed);
+    }
     let mut tx = ctx.state.db.write.begin().await?;
     match stories::edit(&mut tx, id, story.author_id, &valid.input()).await? {
         Edited::Done => {
@@ -669,7 +718,7 @@ async fn edit(
             let errors = vec![format!(
                 "that link is already under discussion at /s/{other}"
             )];
-            edit_failed(&ctx, id, form, errors)
+            edit_failed(&ctx, id, form, errors, fixed)
         }
         Edited::NotFound => Err(AppError::NotFound),
     }
@@ -680,12 +729,14 @@ fn edit_failed(
     id: i64,
     form: StoryForm,
     errors: Vec<String>,
+    fixed: bool,
 ) -> AppResult<HttpResponse> {
     let page = FormPage {
         page: Layout::new(ctx, "Edit story"),
         action: format!("/s/{id}/edit"),
         form,
         errors,
+        fixed,
     };
     render_with(StatusCode::UNPROCESSABLE_ENTITY, &page)
 }

@@ -105,6 +105,10 @@ pub struct StoryView {
     pub viewer_vote: i16,
     pub mine: bool,
     pub is_text: bool,
+    /// Its text was changed after sharing.
+    pub edited: bool,
+    /// Deleted by its submitter: only its discussion is left to show.
+    pub deleted: bool,
     /// The link preview's description, once fetched (plain text).
     pub description: Option<String>,
     /// The link preview's thumbnail, a path under `/media`.
@@ -114,6 +118,9 @@ pub struct StoryView {
 impl StoryView {
     pub fn new(story: &Story, viewer: Option<&Person>, votes: &HashMap<i64, i16>) -> StoryView {
         let discussion = format!("/s/{}/{}", story.id, slug(&story.title));
+        if story.deleted_at.is_some() {
+            return StoryView::deleted(story, discussion);
+        }
         StoryView {
             id: story.id,
             title: story.title.clone(),
@@ -134,12 +141,46 @@ impl StoryView {
             viewer_vote: votes.get(&story.id).copied().unwrap_or(0),
             mine: viewer.is_some_and(|v| v.id == story.author_id),
             is_text: story.url.is_none(),
+            edited: story.updated_at.is_some(),
+            deleted: false,
             description: story.preview.description.clone(),
             thumbnail: story
                 .preview
                 .image
                 .as_ref()
                 .map(|name| format!("/media/{name}")),
+        }
+    }
+}
+
+impl StoryView {
+    /// What stays of a story its submitter deleted: a placeholder heading its discussion (as
+    /// Lobsters and HN keep it), without the link, text, tags or submitter.
+    fn deleted(story: &Story, discussion: String) -> StoryView {
+        StoryView {
+            id: story.id,
+            title: "[story deleted by its submitter]".to_owned(),
+            href: discussion.clone(),
+            discussion,
+            domain: None,
+            score: story.score,
+            comment_count: story.comment_count,
+            boost_count: 0,
+            author: "[deleted]".to_owned(),
+            author_href: String::new(),
+            origin: None,
+            age: time_ago(story.created_at),
+            created_iso: iso_date(story.created_at),
+            created_full: full_date(story.created_at),
+            tags: Vec::new(),
+            body_html: String::new(),
+            viewer_vote: 0,
+            mine: false,
+            is_text: true,
+            edited: false,
+            deleted: true,
+            description: None,
+            thumbnail: None,
         }
     }
 }

@@ -419,3 +419,112 @@ async fn comments_start_at_one_point_and_pages_show_ranks_dates_and_links() {
     assert_eq!(select_attr(&second, "ol.stories", "start"), vec!["26"]);
     assert_eq!(select_attr(&second, "ol.stories > li", "value").len(), 0);
 }
+
+#[tokio::test]
+async fn a_deleted_story_keeps_its_discussion() {
+    let app = TestApp::spawn().await;
+    let alice = app.user("alice").await;
+    let bob = app.user("bob").await;
+    let story = alice
+        .share("https://example.com/regret", "A regrettable story", "x")
+        .await;
+    let comment = bob.comment(story, None, "A thoughtful answer").await;
+    let lonely = alice
+        .share("https://example.com/lonely", "Nobody answered", "x")
+        .await;
+    for id in [story, lonely] {
+        let deleted = alice.post(&format!("/s/{id}/delete"), &[]).await;
+        assert_eq!(deleted.status(), 303);
+    }
+
+    let page = app.browser().page(&format!("/s/{story}")).await;
+    assert_eq!(
+        select_text(&page, "article.story h2.title a.link"),
+        vec!["[story deleted by its submitter]"]
+    );
+    let html = page.html();
+    assert!(!html.contains("A regrettable story") && !html.contains("example.com/regret"));
+    assert_eq!(
+        select_attr(&page, "div.comment", "data-id"),
+        vec![comment.to_string()]
+    );
+    assert!(html.contains("A thoughtful answer"));
+    // It takes no new comments, and the form says so rather than offering one.
+    assert_eq!(
+        count_of(&bob.page(&format!("/s/{story}")).await, "form#comment"),
+        0
+    );
+    // The comment stays on its author's profile, and a story nobody answered is gone.
+    let profile = app.browser().page("/@bob").await;
+    assert!(profile.html().contains("A thoughtful answer"));
+    assert_eq!(
+        app.browser().get(&format!("/s/{lonely}")).await.status(),
+        410
+    );
+}
+
+#[tokio::test]
+async fn link_title_and_tags_change_only_within_the_edit_window() {
+    let app = TestApp::spawn().await;
+    let alice = app.user("alice").await;
+    let story = alice
+        .share("https://example.com/edit", "First title", "x")
+        .await;
+    let edit = |title: &'static str, body: &'static str| {
+        let alice = &alice;
+        async move {
+            alice
+                .post(
+                    &format!("/s/{story}/edit"),
+                    &[
+                        ("url", "https://example.com/edit"),
+                        ("title", title),
+                        ("tags", "x"),
+                        ("body", body),
+                    ],
+                )
+                .await
+        }
+    };
+    // Within the first hour, anything may change.
+    assert_eq!(edit("Second title", "").await.status(), 303);
+    // Later, the title may not; the text may, and the story says it was edited.
+    sqlx::query("update story set created_at = now() - interval '2 hours' where id = $1")
+        .bind(story)
+        .execute(&app.pool)
+        .await
+        .unwrap();
+    let form = alice.page(&format!("/s/{story}/edit")).await;
+    assert_eq!(count_of(&form, "input[name=title][readonly]"), 1);
+    let refused = edit("Third title", "").await;
+    assert_eq!(refused.status(), 422);
+    assert!(refused.text().await.unwrap().contains("first hour"));
+    assert_eq!(edit("Second title", "Some context").await.status(), 303);
+    let page = alice.page(&format!("/s/{story}")).await;
+    assert_eq!(select_text(&page, "h2.title a.link"), vec!["Second title"]);
+    assert!(page.html().contains("Some context"));
+    assert_eq!(select_text(&page, "article.story .edited"), vec!["edited"]);
+
+    // A moderator can always edit.
+    let mod_browser = app.user("maude").await;
+    lien::db::moderation::set_role(&app.pool, None, "maude", "moderator", "trusted")
+        .await
+        .unwrap();
+    let response = mod_browser
+        .post(
+            &format!("/s/{story}/edit"),
+            &[
+                ("url", "https://example.com/edit"),
+                ("title", "A fairer title"),
+                ("tags", "x"),
+                ("body", "Some context"),
+            ],
+        )
+        .await;
+    assert_eq!(response.status(), 303);
+    let page = app.browser().page(&format!("/s/{story}")).await;
+    assert_eq!(
+        select_text(&page, "h2.title a.link"),
+        vec!["A fairer title"]
+    );
+}
