@@ -6,8 +6,9 @@ document.addEventListener("submit", async (event) => {
     event.preventDefault();
     return;
   }
-  // Every vote button on a page submits the one hidden vote form, to its own formaction.
-  if (form.id !== "vote" || !event.submitter) return;
+  // Every small button on a page (votes, save, hide) submits the one hidden form, to its own
+  // formaction; votes are sent in the background.
+  if (form.id !== "vote" || !event.submitter || !event.submitter.formAction.endsWith("/vote")) return;
   event.preventDefault();
   const button = event.submitter;
   const body = new URLSearchParams(new FormData(form, button));

@@ -52,6 +52,11 @@ const COMMENT_SELECT: &str = "
             or coalesce(p.host in (select host from instance_block), false)) as author_hidden
     from comment c join person p on p.id = c.author_id join story s on s.id = c.story_id";
 
+/// The comment query with `rest` (joins, filter, order) after its `from`; `c` is the comment.
+pub fn select_sql(rest: &str) -> String {
+    format!("{COMMENT_SELECT} {rest}")
+}
+
 /// Every comment of a story (deleted ones too, as placeholders), best first among siblings:
 /// Wilson lower bound, then oldest. One query for the whole tree.
 pub async fn for_story(db: impl PgExecutor<'_>, story_id: i64) -> sqlx::Result<Vec<Comment>> {

@@ -10,6 +10,7 @@ pub mod login_failures;
 pub mod moderation;
 pub mod notifications;
 pub mod previews;
+pub mod reading;
 pub mod stories;
 pub mod votes;
 

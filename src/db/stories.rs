@@ -80,6 +80,11 @@ const STORY_SELECT: &str = "
     from story s join person p on p.id = s.author_id
     left join link_preview lp on lp.story_id = s.id and lp.state = 'ready'";
 
+/// The story query with `rest` (joins, filter, order) after its `from`; `s` is the story, `p` its author.
+pub fn select_sql(rest: &str) -> String {
+    format!("{STORY_SELECT} {rest}")
+}
+
 /// Lists hide what banned people and blocked servers posted (`p` is the author).
 pub const VISIBLE_AUTHOR: &str = "p.banned_at is null
     and (p.host is null or p.host not in (select host from instance_block))";

@@ -93,6 +93,12 @@ async fn show(ctx: Ctx, path: web::Path<i64>) -> AppResult<HttpResponse> {
         return Err(AppError::Gone);
     };
     focused.focused = true;
+    if let Some(viewer) = &ctx.viewer {
+        let saved =
+            crate::db::reading::among(db, viewer.id, crate::db::reading::Kept::SavedComment, &[id])
+                .await?;
+        focused.saved = !saved.is_empty();
+    }
     let description = markdown::plain_text(&comment.body_html, 200);
     render(&ShowPage {
         page: Layout::new(&ctx, format!("Comment on {}", comment.story_title))

@@ -40,7 +40,8 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .route(
             "/notifications/{name}.{format:rss|atom}",
             web::get().to(notifications_feed),
-        );
+        )
+        .route("/saved/{name}.{format:rss|atom}", web::get().to(saved_feed));
 }
 
 /// Readers poll; five minutes of caching spares the database without delaying news much.
@@ -320,6 +321,40 @@ fn is_fresh(req: &HttpRequest, etag: &EntityTag, last_modified: Option<HttpDate>
         }
         _ => false,
     }
+}
+
+/// A person's saved stories and comments, at a secret URL shown on their saved page (the same
+/// secret as their notifications feed).
+async fn saved_feed(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    path: web::Path<NamedPath>,
+) -> AppResult<HttpResponse> {
+    use crate::db::reading::{self, Kept};
+    let owner = crate::db::notifications::feed_owner(&state.db.write, &path.name)
+        .await?
+        .ok_or(crate::error::AppError::NotFound)?;
+    let page = "/saved";
+    let channel = channel(
+        &state,
+        "Your saved stories and comments".into(),
+        page,
+        format!("{page}/{}", path.name),
+    );
+    let stories = reading::stories(&state.db.read, owner, Kept::SavedStory, FEED_SIZE).await?;
+    let comments = reading::saved_comments(&state.db.read, owner, FEED_SIZE).await?;
+    let mut dated: Vec<_> = stories
+        .iter()
+        .map(|s| (s.created_at, feeds::story_item(&channel.origin, s)))
+        .chain(
+            comments
+                .iter()
+                .map(|c| (c.created_at, feeds::comment_item(&channel.origin, c))),
+        )
+        .collect();
+    dated.sort_by_key(|(when, _)| std::cmp::Reverse(*when));
+    let items: Vec<Item> = dated.into_iter().map(|(_, item)| item).collect();
+    Ok(respond(&req, path.format, &channel, &items))
 }
 
 /// A person's replies and mentions, at a secret URL shown on their notifications page (feed

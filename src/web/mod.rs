@@ -10,6 +10,7 @@ pub mod notifications;
 pub mod ops;
 pub mod page_cache;
 pub mod people;
+pub mod reading;
 pub mod request_log;
 pub mod session;
 pub mod stories;
@@ -35,6 +36,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .configure(stories::routes)
         .configure(comments::routes)
         .configure(votes::routes)
+        .configure(reading::routes)
         .configure(people::routes)
         .configure(admin::routes)
         .configure(invitations::routes)

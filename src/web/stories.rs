@@ -17,6 +17,7 @@ use crate::{
     cache::{shared, Discussion},
     db::{
         comments,
+        reading::{self, Kept},
         stories::{self, Edited, LinkParts, Listing, Story, StoryInput, Submitted},
         votes,
     },
@@ -58,21 +59,26 @@ struct ListPage {
     empty: &'static str,
 }
 
-/// Story views with the viewer's own votes marked (one query for the whole page).
+/// Story views with the viewer's own votes and saves marked (a query each for the whole page).
 pub async fn story_views(ctx: &Ctx, stories: &[Story]) -> AppResult<Vec<StoryView>> {
-    let votes: HashMap<i64, i16> = match &ctx.viewer {
-        Some(viewer) => {
-            let ids: Vec<i64> = stories.iter().map(|s| s.id).collect();
+    let ids: Vec<i64> = stories.iter().map(|s| s.id).collect();
+    let (votes, saved): (HashMap<i64, i16>, Vec<i64>) = match &ctx.viewer {
+        Some(viewer) => (
             votes::on_stories(ctx.read_db(), viewer.id, &ids)
                 .await?
                 .into_iter()
-                .collect()
-        }
-        None => HashMap::new(),
+                .collect(),
+            reading::among(ctx.read_db(), viewer.id, Kept::SavedStory, &ids).await?,
+        ),
+        None => (HashMap::new(), Vec::new()),
     };
     Ok(stories
         .iter()
-        .map(|s| StoryView::new(s, ctx.viewer.as_ref(), &votes))
+        .map(|s| {
+            let mut view = StoryView::new(s, ctx.viewer.as_ref(), &votes);
+            view.saved = saved.contains(&s.id);
+            view
+        })
         .collect())
 }
 
@@ -108,6 +114,13 @@ async fn list_page(ctx: Ctx, query: &PageQuery, spec: ListSpec) -> AppResult<Htt
     } else {
         Pager::after(&spec.base, query.number(), &rows, |s| s.id)
     };
+    // The reader's hidden stories and filtered tags come off the shared page of rows (a page may
+    // then show fewer than 25); a tag's own page keeps its tag.
+    let keep_tag = match &spec.listing {
+        Listing::Tag(tag) => Some(tag.as_str()),
+        _ => None,
+    };
+    let rows = &super::reading::without_filtered(&ctx, rows, keep_tag).await?;
     let mut layout = Layout::new(&ctx, spec.title);
     if let Some(feed) = spec.feed {
         layout = layout.with_feed(feed);

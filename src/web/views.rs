@@ -109,6 +109,8 @@ pub struct StoryView {
     pub edited: bool,
     /// Deleted by its submitter: only its discussion is left to show.
     pub deleted: bool,
+    /// The viewer saved it.
+    pub saved: bool,
     /// The link preview's description, once fetched (plain text).
     pub description: Option<String>,
     /// The link preview's thumbnail, a path under `/media`.
@@ -143,6 +145,7 @@ impl StoryView {
             is_text: story.url.is_none(),
             edited: story.updated_at.is_some(),
             deleted: false,
+            saved: false,
             description: story.preview.description.clone(),
             thumbnail: story
                 .preview
@@ -179,6 +182,7 @@ impl StoryView {
             is_text: true,
             edited: false,
             deleted: true,
+            saved: false,
             description: None,
             thumbnail: None,
         }
@@ -219,6 +223,8 @@ pub struct CommentView {
     pub continues: bool,
     /// The comment a `/c/{id}` page is about: it carries the reply, report and moderation forms.
     pub focused: bool,
+    /// The viewer saved it (known on its own page only).
+    pub saved: bool,
 }
 
 impl CommentView {
@@ -260,6 +266,7 @@ impl CommentView {
             closes: 0,
             continues: false,
             focused: false,
+            saved: false,
         }
     }
 }

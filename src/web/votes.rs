@@ -125,8 +125,8 @@ pub fn parse_anchor(anchor: &str) -> Option<Target> {
     }
 }
 
-/// The page the vote came from, when it is one of ours.
-fn back(req: &HttpRequest, origin: &str) -> Option<String> {
+/// The page the vote (or a save, a hide) came from, when it is one of ours.
+pub fn back(req: &HttpRequest, origin: &str) -> Option<String> {
     let referer = req.headers().get(header::REFERER)?.to_str().ok()?;
     let path = referer.strip_prefix(origin)?;
     let path = path.split('#').next().unwrap_or_default();

@@ -528,3 +528,136 @@ async fn link_title_and_tags_change_only_within_the_edit_window() {
         vec!["A fairer title"]
     );
 }
+
+#[tokio::test]
+async fn saved_and_hidden_stories_and_a_private_feed() {
+    let app = TestApp::spawn().await;
+    let alice = app.user("alice").await;
+    let bob = app.user("bob").await;
+    let keep = alice
+        .share("https://example.com/keep", "Worth keeping", "x")
+        .await;
+    let boring = alice
+        .share("https://example.com/boring", "Rather boring", "x")
+        .await;
+    let comment = alice.comment(keep, None, "A comment worth keeping").await;
+
+    // The buttons are on the lists and on the comment's own page.
+    let front = bob.page("/").await;
+    assert_eq!(
+        count_of(&front, &format!("button[formaction='/s/{keep}/save']")),
+        1
+    );
+    let own = bob.page(&format!("/c/{comment}")).await;
+    assert_eq!(
+        count_of(&own, &format!("button[formaction='/c/{comment}/save']")),
+        1
+    );
+    for path in [
+        format!("/s/{keep}/save"),
+        format!("/c/{comment}/save"),
+        format!("/s/{boring}/hide"),
+    ] {
+        assert_eq!(bob.post(&path, &[]).await.status(), 303, "{path}");
+    }
+    assert_eq!(bob.post("/s/999999/save", &[]).await.status(), 404);
+
+    let saved = bob.page("/saved").await;
+    assert_eq!(
+        select_text(&saved, "ol.stories h2.title a.link"),
+        vec!["Worth keeping"]
+    );
+    assert!(saved.html().contains("A comment worth keeping"));
+    assert_eq!(
+        select_attr(&saved, ".hidden-stories button", "formaction"),
+        vec![format!("/s/{boring}/unhide")]
+    );
+    // Hidden from bob's lists only.
+    assert_eq!(story_ids(&bob, "/new").await, vec![keep]);
+    assert_eq!(story_ids(&alice, "/new").await, vec![boring, keep]);
+    // The private feed has both saved things; a wrong secret has nothing.
+    let feed_url = select_attr(&saved, "a.private-feed", "href")[0].clone();
+    let path = feed_url.strip_prefix(&app.address).unwrap();
+    let feed = app.browser().get(path).await.text().await.unwrap();
+    assert!(feed.contains("Worth keeping") && feed.contains("A comment worth keeping"));
+    assert_eq!(app.browser().get("/saved/nope.rss").await.status(), 404);
+
+    bob.post(&format!("/s/{boring}/unhide"), &[]).await;
+    bob.post(&format!("/s/{keep}/unsave"), &[]).await;
+    assert_eq!(story_ids(&bob, "/new").await, vec![boring, keep]);
+    let saved = bob.page("/saved").await;
+    assert!(select_text(&saved, "ol.stories h2.title a.link").is_empty());
+}
+
+/// Renames a story with triggers off, so no process of lien notices: a page that still shows the
+/// old title afterwards came from the page cache.
+async fn rename_unnoticed(app: &TestApp, story: i64, title: &str) {
+    let mut tx = app.pool.begin().await.unwrap();
+    sqlx::query("set local session_replication_role = replica")
+        .execute(&mut *tx)
+        .await
+        .unwrap();
+    sqlx::query("update story set title = $2 where id = $1")
+        .bind(story)
+        .bind(title)
+        .execute(&mut *tx)
+        .await
+        .unwrap();
+    tx.commit().await.unwrap();
+}
+
+#[tokio::test]
+async fn tag_filters_for_people_and_for_anonymous_readers_keep_the_page_cache() {
+    let app = TestApp::spawn().await;
+    let alice = app.user("alice").await;
+    let rust = alice
+        .share("https://example.com/rust", "About Rust", "rust")
+        .await;
+    let go = alice
+        .share("https://example.com/go", "About Go", "go")
+        .await;
+    caches_catch_up().await;
+
+    // Signed in: stored with the account.
+    let response = alice.post("/filters", &[("tags", "go #Crypto")]).await;
+    assert_eq!(location(&response), "/filters?saved=1");
+    let form = alice.page("/filters").await;
+    assert_eq!(
+        select_attr(&form, "input[name=tags]", "value"),
+        vec!["crypto go"]
+    );
+    assert_eq!(story_ids(&alice, "/").await, vec![rust]);
+    // A tag's own page still shows it.
+    assert_eq!(story_ids(&alice, "/t/go").await, vec![go]);
+
+    // Anonymous: a cookie; a reader without one keeps being served from the page cache.
+    let plain = app.browser();
+    let filtering = app.browser();
+    let response = filtering.post("/filters", &[("tags", "rust")]).await;
+    assert_eq!(response.status(), 303);
+    // (Any form posted through lien refreshes the shared pages: wait that out first.)
+    caches_catch_up().await;
+    assert_eq!(story_ids(&plain, "/").await.len(), 2);
+    assert_eq!(story_ids(&filtering, "/").await, vec![go]);
+    rename_unnoticed(&app, go, "Renamed unnoticed").await;
+    let cached = plain.get("/").await.text().await.unwrap();
+    assert!(
+        cached.contains("About Go"),
+        "the unfiltered page came from the cache"
+    );
+    let own = filtering.get("/").await.text().await.unwrap();
+    assert!(
+        own.contains("Renamed unnoticed"),
+        "a filtered page is the reader's own"
+    );
+    assert!(!own.contains("About Rust"));
+    // Emptying the filters takes the cookie away.
+    let response = filtering.post("/filters", &[("tags", "")]).await;
+    let cookie = response
+        .headers()
+        .get("set-cookie")
+        .unwrap()
+        .to_str()
+        .unwrap();
+    assert!(cookie.starts_with("lien_filters=;"), "{cookie}");
+}
