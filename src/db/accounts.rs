@@ -171,6 +171,30 @@ pub async fn update_profile(
 }
 
 /// The sum of the scores of someone's stories and comments.
+/// A person's karma in two parts: the scores of their live stories, and of their live comments.
+pub async fn karma_parts(db: impl PgExecutor<'_>, person_id: i64) -> sqlx::Result<(i64, i64)> {
+    sqlx::query_as(
+        "select coalesce((select sum(score) from story where author_id = $1 and deleted_at is null), 0)::bigint,
+                coalesce((select sum(score) from comment where author_id = $1 and deleted_at is null), 0)::bigint",
+    )
+    .bind(person_id)
+    .fetch_one(db)
+    .await
+}
+
+/// Where a remote person's profile lives on their own server (their `url`, else their id).
+pub async fn original_profile(
+    db: impl PgExecutor<'_>,
+    person_id: i64,
+) -> sqlx::Result<Option<String>> {
+    sqlx::query_scalar(
+        "select coalesce(profile_url, ap_id) from person where id = $1 and not local",
+    )
+    .bind(person_id)
+    .fetch_optional(db)
+    .await
+}
+
 pub async fn karma(db: impl PgExecutor<'_>, person_id: i64) -> sqlx::Result<i64> {
     sqlx::query_scalar(
         "select coalesce((select sum(score) from story where author_id = $1 and deleted_at is null), 0)

@@ -111,6 +111,8 @@ pub struct StoryView {
     pub deleted: bool,
     /// The viewer saved it.
     pub saved: bool,
+    /// A federated story's page on its home server.
+    pub original: Option<String>,
     /// The link preview's description, once fetched (plain text).
     pub description: Option<String>,
     /// The link preview's thumbnail, a path under `/media`.
@@ -146,6 +148,7 @@ impl StoryView {
             edited: story.updated_at.is_some(),
             deleted: false,
             saved: false,
+            original: (!story.local).then(|| story.ap_id.clone()),
             description: story.preview.description.clone(),
             thumbnail: story
                 .preview
@@ -183,6 +186,7 @@ impl StoryView {
             edited: false,
             deleted: true,
             saved: false,
+            original: None,
             description: None,
             thumbnail: None,
         }
@@ -225,6 +229,8 @@ pub struct CommentView {
     pub focused: bool,
     /// The viewer saved it (known on its own page only).
     pub saved: bool,
+    /// A federated comment's page on its home server.
+    pub original: Option<String>,
 }
 
 impl CommentView {
@@ -267,6 +273,7 @@ impl CommentView {
             continues: false,
             focused: false,
             saved: false,
+            original: (!comment.local).then(|| comment.ap_id.clone()),
         }
     }
 }

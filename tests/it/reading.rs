@@ -661,3 +661,102 @@ async fn tag_filters_for_people_and_for_anonymous_readers_keep_the_page_cache() 
         .unwrap();
     assert!(cookie.starts_with("lien_filters=;"), "{cookie}");
 }
+
+#[tokio::test]
+async fn profiles_page_through_everything_show_karma_and_link_remote_originals() {
+    let app = TestApp::spawn().await;
+    let alice = app.user("alice").await;
+    let bob = app.user("bob").await;
+    let first = alice.share("https://example.com/p0", "Story 0", "x").await;
+    for n in 1..26 {
+        alice
+            .share(
+                &format!("https://example.com/p{n}"),
+                &format!("Story {n}"),
+                "x",
+            )
+            .await;
+    }
+    alice.comment(first, None, "alice's comment").await;
+    bob.vote(&format!("/s/{first}"), "1").await;
+
+    // 26 stories: the oldest is on the second page. Karma: 26 own story votes and bob's, and the
+    // comment's own vote.
+    let page = app.browser().page("/@alice").await;
+    assert_eq!(select_attr(&page, "article.story", "data-id").len(), 25);
+    assert_eq!(select_text(&page, ".karma"), vec!["28 karma"]);
+    assert!(page.html().contains("(27 from stories, 1 from comments)"));
+    assert_eq!(
+        select_attr(&page, ".pager a[rel=next]", "href"),
+        vec!["/@alice?page=2"]
+    );
+    let second = app.browser().page("/@alice?page=2").await;
+    assert_eq!(
+        select_attr(&second, "article.story", "data-id"),
+        vec![first.to_string()]
+    );
+    assert!(page.html().contains("joined"));
+
+    // A remote person: a link to their own profile, no "joined" date, and their story and
+    // comment link to their originals.
+    let remote: i64 = sqlx::query_scalar(
+        "insert into person (name, host, local, ap_id, inbox_url, public_key_pem, fetched_at, profile_url)
+         values ('zoe', 'social.example', false, 'https://social.example/users/zoe',
+                 'https://social.example/users/zoe/inbox', 'unused', now(), 'https://social.example/@zoe')
+         returning id",
+    )
+    .fetch_one(&app.pool)
+    .await
+    .unwrap();
+    let tags = vec!["x".to_owned()];
+    let story = lien::db::stories::upsert_remote(
+        &app.pool,
+        &lien::db::stories::RemoteStory {
+            ap_id: "https://social.example/posts/7",
+            author_id: remote,
+            title: "From afar",
+            link: None,
+            body: "hello",
+            body_html: "<p>hello</p>",
+            tags: &tags,
+            published: chrono::Utc::now(),
+            remote_url: None,
+        },
+    )
+    .await
+    .unwrap();
+    let comment = lien::db::comments::upsert_remote(
+        &app.pool,
+        &lien::db::comments::RemoteComment {
+            ap_id: "https://social.example/notes/8",
+            story_id: first,
+            parent_id: None,
+            author_id: remote,
+            body: "hi",
+            body_html: "<p>hi</p>",
+            published: chrono::Utc::now(),
+            remote_url: None,
+        },
+    )
+    .await
+    .unwrap();
+    caches_catch_up().await;
+    let profile = app.browser().page("/@zoe@social.example").await;
+    assert_eq!(
+        select_attr(&profile, "a.original", "href")[0],
+        "https://social.example/@zoe"
+    );
+    assert!(!profile.html().contains("joined"));
+    let page = app.browser().page(&format!("/s/{story}")).await;
+    assert_eq!(
+        select_attr(&page, "article.story a.original", "href"),
+        vec!["https://social.example/posts/7"]
+    );
+    let page = app.browser().page(&format!("/s/{first}")).await;
+    assert_eq!(
+        select_attr(&page, &format!("#c{comment} a.original"), "href"),
+        vec!["https://social.example/notes/8"]
+    );
+    // Local ones have none.
+    assert_eq!(count_of(&page, "article.story a.original"), 0);
+}
