@@ -26,3 +26,6 @@ create table tag_filter (
     tag         text not null,
     primary key (person_id, tag)
 );
+
+-- Search finds comments too (their text, in English like stories' `search`).
+create index comment_search_idx on comment using gin (to_tsvector('english', body));

@@ -171,6 +171,35 @@ pub async fn update_profile(
 }
 
 /// The sum of the scores of someone's stories and comments.
+/// People whose name or display name contains `query`: (handle's name, host, display name),
+/// local people first. Banned and deleted accounts are not listed.
+pub async fn search(
+    db: impl PgExecutor<'_>,
+    query: &str,
+    limit: i64,
+    offset: i64,
+) -> sqlx::Result<Vec<(String, Option<String>, String)>> {
+    // `%` and `_` typed by the reader are matched literally.
+    let pattern = format!(
+        "%{}%",
+        query
+            .replace('\\', "\\\\")
+            .replace('%', "\\%")
+            .replace('_', "\\_")
+    );
+    sqlx::query_as(
+        "select name, host, display_name from person
+         where deleted_at is null and banned_at is null and not awaiting_approval
+           and (name ilike $1 or display_name ilike $1)
+         order by local desc, name, host limit $2 offset $3",
+    )
+    .bind(pattern)
+    .bind(limit)
+    .bind(offset)
+    .fetch_all(db)
+    .await
+}
+
 /// A person's karma in two parts: the scores of their live stories, and of their live comments.
 pub async fn karma_parts(db: impl PgExecutor<'_>, person_id: i64) -> sqlx::Result<(i64, i64)> {
     sqlx::query_as(

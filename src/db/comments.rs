@@ -106,6 +106,34 @@ pub fn newest_sql() -> String {
     )
 }
 
+/// Live comments on live stories whose text matches a search (`websearch_to_tsquery` syntax),
+/// most relevant first or newest first.
+pub async fn search(
+    db: impl PgExecutor<'_>,
+    query: &str,
+    newest: bool,
+    limit: i64,
+    offset: i64,
+) -> sqlx::Result<Vec<Comment>> {
+    let order = if newest {
+        "c.created_at desc, c.id desc"
+    } else {
+        "ts_rank_cd(to_tsvector('english', c.body), websearch_to_tsquery('english', $1)) desc, c.id desc"
+    };
+    sqlx::query_as(&format!(
+        "{COMMENT_SELECT}
+         where to_tsvector('english', c.body) @@ websearch_to_tsquery('english', $1)
+           and c.deleted_at is null and c.removed_at is null
+           and s.deleted_at is null and s.removed_at is null and {VISIBLE_AUTHOR}
+         order by {order} limit $2 offset $3"
+    ))
+    .bind(query)
+    .bind(limit)
+    .bind(offset)
+    .fetch_all(db)
+    .await
+}
+
 #[derive(Debug, PartialEq, Eq)]
 pub enum Posted {
     Created(i64),

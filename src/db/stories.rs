@@ -106,6 +106,15 @@ pub enum Listing {
     Author(i64),
     /// Full-text search, most relevant first.
     Search(String),
+    /// The same search, newest first.
+    SearchNew(String),
+}
+
+impl Listing {
+    /// A search: ranked by relevance, or newest first; either way paged by offset only.
+    pub fn is_search(&self) -> bool {
+        matches!(self, Listing::Search(_) | Listing::SearchNew(_))
+    }
 }
 
 /// One page of a list. Asks for one row more than `limit` so the caller knows if a next page exists.
@@ -145,9 +154,10 @@ fn bind_argument<'q>(query: StoryQuery<'q>, listing: &Listing) -> StoryQuery<'q>
     match listing {
         Listing::Hot | Listing::New => query,
         Listing::Top { since } => query.bind(*since),
-        Listing::Tag(text) | Listing::Domain(text) | Listing::Search(text) => {
-            query.bind(text.clone())
-        }
+        Listing::Tag(text)
+        | Listing::Domain(text)
+        | Listing::Search(text)
+        | Listing::SearchNew(text) => query.bind(text.clone()),
         Listing::Author(id) => query.bind(*id),
     }
 }
@@ -166,18 +176,22 @@ fn filter_and_order(listing: &Listing) -> (&'static str, &'static [&'static str]
         Listing::Domain(_) => ("s.domain = $3", &["s.created_at", "s.id"]),
         Listing::Author(_) => ("s.author_id = $3", &["s.created_at", "s.id"]),
         Listing::Search(_) => (
-            // A union rather than an OR, so that each half uses its own index (the GIN index on
-            // `search`, and story_tag's tag index) instead of reading every story.
-            "s.id in (select id from story where search @@ websearch_to_tsquery('english', $3)
-                      union
-                      select story_id from story_tag where tag = lower($3))",
+            SEARCH_FILTER,
             &[
                 "ts_rank_cd(s.search, websearch_to_tsquery('english', $3))",
                 "s.hot_rank",
             ],
         ),
+        Listing::SearchNew(_) => (SEARCH_FILTER, &["s.created_at", "s.id"]),
     }
 }
+
+/// The stories a search finds. A union rather than an OR, so that each half uses its own index
+/// (the GIN index on `search`, and story_tag's tag index) instead of reading every story.
+const SEARCH_FILTER: &str =
+    "s.id in (select id from story where search @@ websearch_to_tsquery('english', $3)
+                      union
+                      select story_id from story_tag where tag = lower($3))";
 
 fn descending(columns: &[&str]) -> String {
     columns
@@ -203,7 +217,7 @@ pub fn list_sql(listing: &Listing) -> String {
 /// story's sort key (as it is now: a story whose rank moved meanwhile moves its followers too,
 /// as on Reddit's `after=`).
 pub fn list_after_sql(listing: &Listing) -> Option<String> {
-    if matches!(listing, Listing::Search(_)) {
+    if listing.is_search() {
         return None;
     }
     let (filter, order) = filter_and_order(listing);

@@ -34,6 +34,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         )
         .route("/t/{name}.{format:rss|atom}", web::get().to(tag))
         .route("/domain/{name}.{format:rss|atom}", web::get().to(domain))
+        .route("/search.{format:rss|atom}", web::get().to(search))
         .route("/@{name}.{format:rss|atom}", web::get().to(person))
         .route("/s/{id}.{format:rss|atom}", web::get().to(story))
         .route("/modlog.{format:rss|atom}", web::get().to(modlog))
@@ -155,6 +156,42 @@ async fn domain(
     let page = format!("/domain/{host}");
     let channel = channel(&state, format!("Stories from {host}"), &page, page.clone());
     story_list(&req, &state, path.format, Listing::Domain(host), channel).await
+}
+
+#[derive(Deserialize)]
+struct SearchFeedQuery {
+    #[serde(default)]
+    q: String,
+    #[serde(default)]
+    sort: String,
+}
+
+/// The stories a search finds (`/search.rss?q=…&sort=new`), to follow a subject in a reader.
+async fn search(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    path: web::Path<FormatPath>,
+    query: web::Query<SearchFeedQuery>,
+) -> AppResult<HttpResponse> {
+    let q = query.q.trim();
+    if q.is_empty() || q.chars().count() > 500 {
+        return Err(crate::error::AppError::BadRequest(
+            "search for 1 to 500 characters".into(),
+        ));
+    }
+    let encoded: String = url::form_urlencoded::byte_serialize(q.as_bytes()).collect();
+    let (listing, sort) = match query.sort.as_str() {
+        "new" => (Listing::SearchNew(q.to_owned()), "new"),
+        _ => (Listing::Search(q.to_owned()), "relevance"),
+    };
+    let page = format!("/search?q={encoded}&sort={sort}");
+    let channel = channel(
+        &state,
+        format!("Stories matching “{q}”"),
+        &page,
+        page.clone(),
+    );
+    story_list(&req, &state, path.format, listing, channel).await
 }
 
 async fn person(

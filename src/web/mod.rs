@@ -12,6 +12,7 @@ pub mod page_cache;
 pub mod people;
 pub mod reading;
 pub mod request_log;
+pub mod search;
 pub mod session;
 pub mod stories;
 pub mod views;
@@ -37,6 +38,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .configure(comments::routes)
         .configure(votes::routes)
         .configure(reading::routes)
+        .configure(search::routes)
         .configure(people::routes)
         .configure(admin::routes)
         .configure(invitations::routes)

@@ -1,4 +1,4 @@
-//! Story lists (hot, new, top, tag, domain, search), the discussion page, and sharing and editing.
+//! Story lists (hot, new, top, tag, domain), the discussion page, and sharing and editing.
 
 use std::collections::HashMap;
 
@@ -22,7 +22,7 @@ use crate::{
         votes,
     },
     error::{AppError, AppResult},
-    federation::{objects::DbPost, outbox, resolve, FedData},
+    federation::{objects::DbPost, outbox},
     links, markdown, preview,
     rate_limit::Action,
 };
@@ -34,7 +34,6 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .route("/tags", web::get().to(tags))
         .route("/t/{tag}", web::get().to(tag))
         .route("/domain/{host}", web::get().to(domain))
-        .route("/search", web::get().to(search))
         .route("/submit", web::get().to(submit_form))
         .route("/submit", web::post().to(submit))
         .route("/submit/title", web::get().to(suggest_title))
@@ -94,7 +93,7 @@ struct ListSpec {
 
 async fn list_page(ctx: Ctx, query: &PageQuery, spec: ListSpec) -> AppResult<HttpResponse> {
     // Search is ranked by relevance, which has no key to continue from: it pages by offset.
-    let searching = matches!(spec.listing, Listing::Search(_));
+    let searching = spec.listing.is_search();
     let after = query.after.filter(|_| !searching);
     let db = ctx.read_db().clone();
     let load = async {
@@ -273,65 +272,6 @@ async fn domain(
         empty: "No stories link to this site.",
     };
     list_page(ctx, &query, spec).await
-}
-
-#[derive(Deserialize)]
-struct SearchQuery {
-    q: Option<String>,
-    page: Option<i64>,
-}
-
-async fn search(
-    ctx: Ctx,
-    data: FedData,
-    query: web::Query<SearchQuery>,
-) -> AppResult<HttpResponse> {
-    let q = query.q.as_deref().unwrap_or("").trim().to_owned();
-    if !q.is_empty() {
-        ctx.limit(Action::Search)?;
-    }
-    if q.chars().count() > 500 {
-        return Err(AppError::BadRequest(
-            "search for at most 500 characters".into(),
-        ));
-    }
-    // A pasted remote address opens its page here, fetched from its home if it is new.
-    if ctx.state.config.federation == crate::config::Switch::On {
-        if let Some(path) = resolve::resolve(&data, &q).await? {
-            return Ok(see_other(&path));
-        }
-    }
-    let page = PageQuery {
-        page: query.page,
-        after: None,
-    };
-    if q.is_empty() {
-        return render(&ListPage {
-            page: Layout::new(&ctx, "Search"),
-            heading: "Search".into(),
-            tab: "search",
-            stories: vec![],
-            pager: Pager {
-                previous: None,
-                next: None,
-            },
-            first_rank: 0,
-            empty: "Search stories by title, link or tag.",
-        });
-    }
-    let spec = ListSpec {
-        listing: Listing::Search(q.clone()),
-        title: format!("Search: {q}"),
-        heading: format!("Results for “{q}”"),
-        tab: "search",
-        base: format!(
-            "/search?q={}",
-            url::form_urlencoded::byte_serialize(q.as_bytes()).collect::<String>()
-        ),
-        feed: None,
-        empty: "No stories match.",
-    };
-    list_page(ctx, &page, spec).await
 }
 
 #[derive(Template)]

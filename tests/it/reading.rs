@@ -760,3 +760,71 @@ async fn profiles_page_through_everything_show_karma_and_link_remote_originals()
     // Local ones have none.
     assert_eq!(count_of(&page, "article.story a.original"), 0);
 }
+
+#[tokio::test]
+async fn search_finds_stories_comments_and_people_sorted_and_as_a_feed() {
+    let app = TestApp::spawn().await;
+    let alice = app.user("alice").await;
+    let _ = app.user("compiler_fan").await;
+    let old = alice
+        .share("https://example.com/c1", "The compiler explained", "rust")
+        .await;
+    let new = alice
+        .share(
+            "https://example.com/c2",
+            "Another compiler, compiler, compiler",
+            "x",
+        )
+        .await;
+    sqlx::query("update story set created_at = now() - interval '1 day' where id = $1")
+        .bind(old)
+        .execute(&app.pool)
+        .await
+        .unwrap();
+    let comment = alice
+        .comment(old, None, "The borrow checker is part of the compiler.")
+        .await;
+    let reader = app.browser();
+
+    let page = reader.page("/search?q=compiler").await;
+    assert_eq!(
+        select_attr(&page, "input[name=q]", "value"),
+        vec!["compiler"]
+    );
+    let found = select_attr(&page, "article.story", "data-id");
+    assert_eq!(found.len(), 2);
+    let newest = reader.page("/search?q=compiler&sort=new").await;
+    assert_eq!(
+        select_attr(&newest, "article.story", "data-id"),
+        vec![new.to_string(), old.to_string()]
+    );
+    assert_eq!(
+        select_attr(&newest, "select[name=sort] option[selected]", "value"),
+        vec!["new"]
+    );
+
+    let comments = reader.page("/search?q=borrow+checker&what=comments").await;
+    assert_eq!(
+        select_attr(&comments, "div.comment", "data-id"),
+        vec![comment.to_string()]
+    );
+    let people = reader.page("/search?q=compiler&what=people").await;
+    assert_eq!(
+        select_attr(&people, "ul.people a", "href"),
+        vec!["/@compiler_fan"]
+    );
+    // The tabs keep the query.
+    assert!(select_attr(&people, "nav.windows a", "href")
+        .iter()
+        .all(|h| h.starts_with("/search?q=compiler&what=")));
+
+    // The feed of a search, linked from its page.
+    let feed_link = select_attr(&newest, "link[type='application/rss+xml']", "href");
+    assert_eq!(feed_link, vec!["/search.rss?q=compiler&sort=new"]);
+    let feed = reader.get(&feed_link[0]).await;
+    assert_eq!(feed.status(), 200);
+    let xml = feed.text().await.unwrap();
+    assert!(xml.contains("Another compiler") && xml.contains("The compiler explained"));
+    assert_eq!(reader.get("/search.rss?q=").await.status(), 422);
+    assert_eq!(reader.get("/search?q=x&what=things").await.status(), 422);
+}
