@@ -29,6 +29,23 @@ document.addEventListener("submit", async (event) => {
 // On the submit form, offer the linked page's title when only the link was typed.
 const linkField = document.querySelector('form.story-form[action="/submit"] input[name=url]');
 const titleField = linkField && linkField.form.querySelector("input[name=title]");
+// Before sharing, say whether the link is already under discussion here (the server's own notice,
+// as GET /submit?url= shows it without the script).
+if (linkField) {
+  linkField.addEventListener("change", async () => {
+    const link = linkField.value.trim();
+    const old = document.querySelector(".notice.already");
+    if (old) old.remove();
+    if (!link || !linkField.checkValidity()) return;
+    try {
+      const response = await fetch("/submit?url=" + encodeURIComponent(link), { credentials: "same-origin" });
+      if (!response.ok || linkField.value.trim() !== link) return;
+      const page = new DOMParser().parseFromString(await response.text(), "text/html");
+      const notice = page.querySelector(".notice.already");
+      if (notice) linkField.form.before(document.adoptNode(notice));
+    } catch (_) { /* the form works without the notice */ }
+  });
+}
 if (linkField && titleField) {
   linkField.addEventListener("blur", async () => {
     const link = linkField.value.trim();

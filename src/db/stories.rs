@@ -307,6 +307,20 @@ pub async fn submit(
     }
 }
 
+/// The live local story that already shares a link (by its normalized key), if any: what sharing
+/// it again would join.
+pub async fn shared_with_key(
+    db: impl PgExecutor<'_>,
+    url_key: &str,
+) -> sqlx::Result<Option<Story>> {
+    sqlx::query_as(&format!(
+        "{STORY_SELECT} where s.url_key = $1 and s.local and s.deleted_at is null and s.removed_at is null"
+    ))
+    .bind(url_key)
+    .fetch_optional(db)
+    .await
+}
+
 async fn live_local_with_key(
     tx: &mut Transaction<'_, Postgres>,
     input: &StoryInput<'_>,

@@ -286,25 +286,44 @@ struct ShowPage {
     locked: bool,
     /// The next page of top-level threads, when the discussion is longer than one page.
     more_comments: Option<String>,
+    /// The viewer just shared this link again: their share counted as an upvote here.
+    shared_again: bool,
+}
+
+#[derive(Deserialize)]
+struct ShowQuery {
+    page: Option<i64>,
+    /// `again` after sharing a link that was already here.
+    shared: Option<String>,
+}
+
+impl ShowQuery {
+    fn page(&self) -> i64 {
+        self.page.unwrap_or(1).clamp(1, 10_000)
+    }
+
+    fn shared_again(&self) -> bool {
+        self.shared.as_deref() == Some("again")
+    }
 }
 
 async fn show(
     ctx: Ctx,
     path: web::Path<i64>,
-    query: web::Query<PageQuery>,
+    query: web::Query<ShowQuery>,
 ) -> AppResult<HttpResponse> {
-    show_story(ctx, path.into_inner(), query.number()).await
+    show_story(ctx, path.into_inner(), query.page(), query.shared_again()).await
 }
 
 async fn show_with_slug(
     ctx: Ctx,
     path: web::Path<(i64, String)>,
-    query: web::Query<PageQuery>,
+    query: web::Query<ShowQuery>,
 ) -> AppResult<HttpResponse> {
-    show_story(ctx, path.into_inner().0, query.number()).await
+    show_story(ctx, path.into_inner().0, query.page(), query.shared_again()).await
 }
 
-async fn show_story(ctx: Ctx, id: i64, page: i64) -> AppResult<HttpResponse> {
+async fn show_story(ctx: Ctx, id: i64, page: i64, shared_again: bool) -> AppResult<HttpResponse> {
     let db = ctx.read_db().clone();
     let discussion = ctx
         .state
@@ -357,6 +376,7 @@ async fn show_story(ctx: Ctx, id: i64, page: i64) -> AppResult<HttpResponse> {
     render(&ShowPage {
         comments,
         more_comments,
+        shared_again,
         page: layout,
         story: view,
         moderator,
@@ -383,6 +403,8 @@ struct FormPage {
     errors: Vec<String>,
     /// Past the edit window: the link, title and tags are shown but cannot change.
     fixed: bool,
+    /// The story that already shares the link in the form, shown before submitting.
+    existing: Option<StoryView>,
 }
 
 /// How long after sharing its submitter may change a story's link, title and tags. After that,
@@ -505,15 +527,42 @@ fn validate(form: &StoryForm) -> Result<ValidStory, Vec<String>> {
     })
 }
 
-async fn submit_form(ctx: Ctx) -> AppResult<HttpResponse> {
+#[derive(Deserialize)]
+struct SubmitQuery {
+    /// A link to prefill (bookmarklets, and the form's script checking for an earlier share).
+    #[serde(default)]
+    url: String,
+    #[serde(default)]
+    title: String,
+}
+
+async fn submit_form(ctx: Ctx, query: web::Query<SubmitQuery>) -> AppResult<HttpResponse> {
     ctx.require_viewer()?;
+    let query = query.into_inner();
+    let existing = already_shared(&ctx, &query.url).await?;
     render(&FormPage {
         page: Layout::new(&ctx, "Share a link"),
         action: "/submit".into(),
-        form: StoryForm::default(),
+        form: StoryForm {
+            url: query.url,
+            title: query.title,
+            ..StoryForm::default()
+        },
         errors: vec![],
         fixed: false,
+        existing,
     })
+}
+
+/// The story already sharing `url` here, if it is a valid link someone shared (as Lobsters warns).
+async fn already_shared(ctx: &Ctx, url: &str) -> AppResult<Option<StoryView>> {
+    let Ok(url) = links::parse_link(url.trim()) else {
+        return Ok(None);
+    };
+    match stories::shared_with_key(ctx.read_db(), &links::url_key(&url)).await? {
+        Some(story) => Ok(story_views(ctx, &[story]).await?.pop()),
+        None => Ok(None),
+    }
 }
 
 #[derive(Deserialize)]
@@ -556,6 +605,7 @@ async fn submit(ctx: Ctx, CsrfForm(form): CsrfForm<StoryForm>) -> AppResult<Http
                 form,
                 errors,
                 fixed: false,
+                existing: None,
             };
             return render_with(StatusCode::UNPROCESSABLE_ENTITY, &page);
         }
@@ -570,7 +620,10 @@ async fn submit(ctx: Ctx, CsrfForm(form): CsrfForm<StoryForm>) -> AppResult<Http
             outbox::post_published(&mut tx, &ctx.state, &DbPost::Story(story), "Create").await?;
             id
         }
-        Submitted::Duplicate(id) => id,
+        Submitted::Duplicate(id) => {
+            tx.commit().await?;
+            return Ok(see_other(&format!("/s/{id}?shared=again")));
+        }
     };
     tx.commit().await?;
     Ok(see_other(&format!("/s/{id}")))
@@ -627,6 +680,7 @@ async fn edit_form(ctx: Ctx, path: web::Path<i64>) -> AppResult<HttpResponse> {
             body: story.body,
         },
         errors: vec![],
+        existing: None,
     })
 }
 
@@ -690,6 +744,7 @@ fn edit_failed(
         form,
         errors,
         fixed,
+        existing: None,
     };
     render_with(StatusCode::UNPROCESSABLE_ENTITY, &page)
 }

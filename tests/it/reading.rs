@@ -828,3 +828,51 @@ async fn search_finds_stories_comments_and_people_sorted_and_as_a_feed() {
     assert_eq!(reader.get("/search.rss?q=").await.status(), 422);
     assert_eq!(reader.get("/search?q=x&what=things").await.status(), 422);
 }
+
+#[tokio::test]
+async fn sharing_a_link_already_here_says_so_before_and_after() {
+    let app = TestApp::spawn().await;
+    let alice = app.user("alice").await;
+    let bob = app.user("bob").await;
+    let story = alice
+        .share("https://example.com/known", "Known already", "x")
+        .await;
+    alice.comment(story, None, "first!").await;
+
+    // Before submitting: the form names the discussion (the script fetches this same notice).
+    let form = bob.page("/submit?url=http://www.example.com/known/").await;
+    let notice = select_text(&form, ".notice.already");
+    assert_eq!(notice.len(), 1);
+    assert!(
+        notice[0].starts_with("This link was shared just now by alice"),
+        "{notice:?}"
+    );
+    assert!(notice[0].contains("(1 comment)"), "{notice:?}");
+    assert_eq!(
+        select_attr(&form, ".notice.already a", "href"),
+        vec![format!("/s/{story}/known-already")]
+    );
+    assert_eq!(
+        select_attr(&form, "input[name=url]", "value"),
+        vec!["http://www.example.com/known/"]
+    );
+    let fresh = bob.page("/submit?url=https://example.com/new").await;
+    assert!(select_text(&fresh, ".notice.already").is_empty());
+
+    // Submitting anyway leads there, says the upvote counted, and counts it.
+    let response = bob
+        .post(
+            "/submit",
+            &[
+                ("url", "https://example.com/known"),
+                ("title", "Again"),
+                ("tags", "x"),
+            ],
+        )
+        .await;
+    assert_eq!(location(&response), format!("/s/{story}?shared=again"));
+    let page = bob.page(&location(&response)).await;
+    assert_eq!(select_text(&page, ".notice.shared-again").len(), 1);
+    assert_eq!(select_attr(&page, "article.story", "data-score"), vec!["2"]);
+    assert_eq!(count(&app.pool, "story").await, 1);
+}
