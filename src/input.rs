@@ -64,6 +64,10 @@ mod tests {
             "evil.example",
             ".evil.example/",
             "",
+            "s/1",
+            "javascript:alert(1)",
+            "/a\u{0}b",
+            " /x",
         ] {
             assert_eq!(local_path(escape), None, "{escape:?}");
         }

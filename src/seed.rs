@@ -789,9 +789,10 @@ fn story_params(listing: &Listing, limit: i64, second: i64) -> Vec<Param> {
     match listing {
         Listing::Hot | Listing::New => {}
         Listing::Top { since } => params.push(Param::Time(*since)),
-        Listing::Tag(text) | Listing::Domain(text) | Listing::Search(text) => {
-            params.push(Param::Text(text.clone()))
-        }
+        Listing::Tag(text)
+        | Listing::Domain(text)
+        | Listing::Search(text)
+        | Listing::SearchNew(text) => params.push(Param::Text(text.clone())),
         Listing::Author(id) | Listing::Community(id) => params.push(Param::Int(*id)),
     }
     params

@@ -171,6 +171,59 @@ pub async fn update_profile(
 }
 
 /// The sum of the scores of someone's stories and comments.
+/// People whose name or display name contains `query`: (handle's name, host, display name),
+/// local people first. Banned and deleted accounts are not listed.
+pub async fn search(
+    db: impl PgExecutor<'_>,
+    query: &str,
+    limit: i64,
+    offset: i64,
+) -> sqlx::Result<Vec<(String, Option<String>, String)>> {
+    // `%` and `_` typed by the reader are matched literally.
+    let pattern = format!(
+        "%{}%",
+        query
+            .replace('\\', "\\\\")
+            .replace('%', "\\%")
+            .replace('_', "\\_")
+    );
+    sqlx::query_as(
+        "select name, host, display_name from person
+         where deleted_at is null and banned_at is null and not awaiting_approval
+           and (name ilike $1 or display_name ilike $1)
+         order by local desc, name, host limit $2 offset $3",
+    )
+    .bind(pattern)
+    .bind(limit)
+    .bind(offset)
+    .fetch_all(db)
+    .await
+}
+
+/// A person's karma in two parts: the scores of their live stories, and of their live comments.
+pub async fn karma_parts(db: impl PgExecutor<'_>, person_id: i64) -> sqlx::Result<(i64, i64)> {
+    sqlx::query_as(
+        "select coalesce((select sum(score) from story where author_id = $1 and deleted_at is null), 0)::bigint,
+                coalesce((select sum(score) from comment where author_id = $1 and deleted_at is null), 0)::bigint",
+    )
+    .bind(person_id)
+    .fetch_one(db)
+    .await
+}
+
+/// Where a remote person's profile lives on their own server (their `url`, else their id).
+pub async fn original_profile(
+    db: impl PgExecutor<'_>,
+    person_id: i64,
+) -> sqlx::Result<Option<String>> {
+    sqlx::query_scalar(
+        "select coalesce(profile_url, ap_id) from person where id = $1 and not local",
+    )
+    .bind(person_id)
+    .fetch_optional(db)
+    .await
+}
+
 pub async fn karma(db: impl PgExecutor<'_>, person_id: i64) -> sqlx::Result<i64> {
     sqlx::query_scalar(
         "select coalesce((select sum(score) from story where author_id = $1 and deleted_at is null), 0)

@@ -41,7 +41,10 @@ impl Comment {
 
 const COMMENT_SELECT: &str = concat!(
     "
-    select c.id, c.ap_id, c.local, c.story_id, s.title as story_title, c.parent_id, c.author_id,
+    select c.id, c.ap_id, c.local, c.story_id,
+           case when s.deleted_at is null then s.title
+                else '[story deleted by its submitter]' end as story_title,
+           c.parent_id, c.author_id,
            case when p.deleted_at is null then p.name else '[deleted]' end as author_name,
            case when p.deleted_at is null then p.host end as author_host,
            c.body, c.body_html, c.score, c.upvotes, c.downvotes, c.created_at, c.updated_at,
@@ -51,6 +54,11 @@ const COMMENT_SELECT: &str = concat!(
     ")) as author_hidden
     from comment c join person p on p.id = c.author_id join story s on s.id = c.story_id"
 );
+
+/// The comment query with `rest` (joins, filter, order) after its `from`; `c` is the comment.
+pub fn select_sql(rest: &str) -> String {
+    format!("{COMMENT_SELECT} {rest}")
+}
 
 /// Every comment of a story (deleted ones too, as placeholders), best first among siblings:
 /// Wilson lower bound, then oldest. One query for the whole tree.
@@ -73,7 +81,9 @@ pub async fn get(db: impl PgExecutor<'_>, id: i64) -> sqlx::Result<Option<Commen
         .await
 }
 
-/// Newest live comments on live stories, across the instance or by one author.
+/// Newest live comments on stories not removed, across the instance (stories not deleted either)
+/// or by one author (whose comments stay on their profile when the story's submitter deletes it:
+/// its discussion stays too).
 pub async fn newest(
     db: impl PgExecutor<'_>,
     author_id: Option<i64>,
@@ -92,10 +102,39 @@ pub async fn newest(
 pub fn newest_sql() -> String {
     format!(
         "{COMMENT_SELECT}
-         where c.deleted_at is null and s.deleted_at is null and c.removed_at is null
+         where c.deleted_at is null and c.removed_at is null
+           and (s.deleted_at is null or $3::bigint is not null)
            and s.removed_at is null and {VISIBLE_AUTHOR} and ($3::bigint is null or c.author_id = $3)
          order by c.created_at desc, c.id desc limit $1 offset $2"
     )
+}
+
+/// Live comments on live stories whose text matches a search (`websearch_to_tsquery` syntax),
+/// most relevant first or newest first.
+pub async fn search(
+    db: impl PgExecutor<'_>,
+    query: &str,
+    newest: bool,
+    limit: i64,
+    offset: i64,
+) -> sqlx::Result<Vec<Comment>> {
+    let order = if newest {
+        "c.created_at desc, c.id desc"
+    } else {
+        "ts_rank_cd(to_tsvector('english', c.body), websearch_to_tsquery('english', $1)) desc, c.id desc"
+    };
+    sqlx::query_as(&format!(
+        "{COMMENT_SELECT}
+         where to_tsvector('english', c.body) @@ websearch_to_tsquery('english', $1)
+           and c.deleted_at is null and c.removed_at is null
+           and s.deleted_at is null and s.removed_at is null and {VISIBLE_AUTHOR}
+         order by {order} limit $2 offset $3"
+    ))
+    .bind(query)
+    .bind(limit)
+    .bind(offset)
+    .fetch_all(db)
+    .await
 }
 
 #[derive(Debug, PartialEq, Eq)]
@@ -151,6 +190,8 @@ pub async fn create(
     .fetch_one(&mut **tx)
     .await?;
     super::notifications::reply(&mut **tx, id).await?;
+    // A comment starts with its author's upvote, as a story does (and as on Reddit and HN).
+    super::votes::cast(tx, author_id, super::votes::Target::Comment(id), 1, None).await?;
     Ok(Posted::Created(id))
 }
 

@@ -15,6 +15,7 @@ pub mod notifications;
 pub mod peer_signatures;
 pub mod previews;
 pub mod quotes;
+pub mod reading;
 pub mod stories;
 pub mod votes;
 pub mod watchdog;

@@ -85,6 +85,11 @@ const STORY_SELECT: &str = "
     from story s join person p on p.id = s.author_id
     left join link_preview lp on lp.story_id = s.id and lp.state = 'ready'";
 
+/// The story query with `rest` (joins, filter, order) after its `from`; `s` is the story, `p` its author.
+pub fn select_sql(rest: &str) -> String {
+    format!("{STORY_SELECT} {rest}")
+}
+
 /// Lists hide what banned people and blocked servers posted (`p` is the author).
 pub const VISIBLE_AUTHOR: &str = concat!(
     "p.banned_at is null and (p.host is null or not ",
@@ -111,6 +116,15 @@ pub enum Listing {
     Search(String),
     /// One remote community's posts, newest first.
     Community(i64),
+    /// The same search, newest first.
+    SearchNew(String),
+}
+
+impl Listing {
+    /// A search: ranked by relevance, or newest first; either way paged by offset only.
+    pub fn is_search(&self) -> bool {
+        matches!(self, Listing::Search(_) | Listing::SearchNew(_))
+    }
 }
 
 /// One page of a list. Asks for one row more than `limit` so the caller knows if a next page exists.
@@ -150,9 +164,10 @@ fn bind_argument<'q>(query: StoryQuery<'q>, listing: &Listing) -> StoryQuery<'q>
     match listing {
         Listing::Hot | Listing::New => query,
         Listing::Top { since } => query.bind(*since),
-        Listing::Tag(text) | Listing::Domain(text) | Listing::Search(text) => {
-            query.bind(text.clone())
-        }
+        Listing::Tag(text)
+        | Listing::Domain(text)
+        | Listing::Search(text)
+        | Listing::SearchNew(text) => query.bind(text.clone()),
         Listing::Author(id) | Listing::Community(id) => query.bind(*id),
     }
 }
@@ -172,18 +187,22 @@ fn filter_and_order(listing: &Listing) -> (&'static str, &'static [&'static str]
         Listing::Author(_) => ("s.author_id = $3", &["s.created_at", "s.id"]),
         Listing::Community(_) => ("s.community_id = $3", &["s.created_at", "s.id"]),
         Listing::Search(_) => (
-            // A union rather than an OR, so that each half uses its own index (the GIN index on
-            // `search`, and story_tag's tag index) instead of reading every story.
-            "s.id in (select id from story where search @@ websearch_to_tsquery('english', $3)
-                      union
-                      select story_id from story_tag where tag = lower($3))",
+            SEARCH_FILTER,
             &[
                 "ts_rank_cd(s.search, websearch_to_tsquery('english', $3))",
                 "s.hot_rank",
             ],
         ),
+        Listing::SearchNew(_) => (SEARCH_FILTER, &["s.created_at", "s.id"]),
     }
 }
+
+/// The stories a search finds. A union rather than an OR, so that each half uses its own index
+/// (the GIN index on `search`, and story_tag's tag index) instead of reading every story.
+const SEARCH_FILTER: &str =
+    "s.id in (select id from story where search @@ websearch_to_tsquery('english', $3)
+                      union
+                      select story_id from story_tag where tag = lower($3))";
 
 fn descending(columns: &[&str]) -> String {
     columns
@@ -209,7 +228,7 @@ pub fn list_sql(listing: &Listing) -> String {
 /// story's sort key (as it is now: a story whose rank moved meanwhile moves its followers too,
 /// as on Reddit's `after=`).
 pub fn list_after_sql(listing: &Listing) -> Option<String> {
-    if matches!(listing, Listing::Search(_)) {
+    if listing.is_search() {
         return None;
     }
     let (filter, order) = filter_and_order(listing);
@@ -297,6 +316,20 @@ pub async fn submit(
         }
         Err(e) => Err(e),
     }
+}
+
+/// The live local story that already shares a link (by its normalized key), if any: what sharing
+/// it again would join.
+pub async fn shared_with_key(
+    db: impl PgExecutor<'_>,
+    url_key: &str,
+) -> sqlx::Result<Option<Story>> {
+    sqlx::query_as(&format!(
+        "{STORY_SELECT} where s.url_key = $1 and s.local and s.deleted_at is null and s.removed_at is null"
+    ))
+    .bind(url_key)
+    .fetch_optional(db)
+    .await
 }
 
 async fn live_local_with_key(

@@ -8,6 +8,7 @@ use super::{
     render, render_with, see_other,
     session::{cookie, CsrfForm, Ctx, SESSION_COOKIE},
     views::Layout,
+    votes,
 };
 use crate::{
     accounts::{self as registry, RegisterError},
@@ -60,11 +61,14 @@ struct SignupPage {
     refusal: Option<String>,
     /// The invitation the form signs up with.
     invite: String,
+    /// Where to go afterwards, and the up-vote to cast then.
+    landing: Landing,
 }
 
 impl SignupPage {
-    fn new(ctx: &Ctx) -> SignupPage {
+    fn new(ctx: &Ctx, landing: Landing) -> SignupPage {
         SignupPage {
+            landing,
             page: Layout::new(ctx, "Sign up"),
             name: String::new(),
             error: None,
@@ -85,10 +89,35 @@ const INVITATION_UNUSABLE: &str =
 struct InviteQuery {
     #[serde(default)]
     invite: String,
+    #[serde(flatten)]
+    landing: Landing,
+}
+
+/// Where a person goes once logged in or signed up (`next`, a path here), and the up-vote they
+/// clicked while logged out (`vote`: `s12` for a story, `c34` for a comment), cast then. Both
+/// come from the link that led to the form and travel in it as hidden fields.
+#[derive(Deserialize, Default, Clone)]
+struct Landing {
+    #[serde(default)]
+    next: String,
+    #[serde(default)]
+    vote: String,
+}
+
+impl Landing {
+    /// Only what is safe to send a browser to: a local path, a well-formed vote.
+    fn checked(self) -> Landing {
+        let vote = votes::parse_anchor(&self.vote).map_or(String::new(), |_| self.vote);
+        Landing {
+            next: crate::input::local_path(&self.next).unwrap_or_default(),
+            vote,
+        }
+    }
 }
 
 async fn signup_form(ctx: Ctx, query: web::Query<InviteQuery>) -> AppResult<HttpResponse> {
-    let mut page = SignupPage::new(&ctx);
+    let query = query.into_inner();
+    let mut page = SignupPage::new(&ctx, query.landing.checked());
     if ctx.state.config.registration == Registration::Invite {
         let code = query.invite.trim();
         if code.is_empty() {
@@ -111,6 +140,8 @@ struct Credentials {
     /// The invitation's code, in invite mode.
     #[serde(default)]
     invite: String,
+    #[serde(flatten)]
+    landing: Landing,
 }
 
 async fn signup(ctx: Ctx, CsrfForm(form): CsrfForm<Credentials>) -> AppResult<HttpResponse> {
@@ -146,11 +177,11 @@ async fn signup(ctx: Ctx, CsrfForm(form): CsrfForm<Credentials>) -> AppResult<Ht
             }
             if registration == Registration::Approval {
                 moderation::hold_for_approval(db, person.id).await?;
-                let mut page = SignupPage::new(&ctx);
+                let mut page = SignupPage::new(&ctx, Landing::default());
                 page.awaiting = true;
                 return render_with(StatusCode::ACCEPTED, &page);
             }
-            start_session(&ctx, person.id).await
+            start_session(&ctx, person.id, form.landing).await
         }
         Err(RegisterError::Internal(e)) => Err(AppError::Internal(e)),
         Err(error) => {
@@ -158,7 +189,7 @@ async fn signup(ctx: Ctx, CsrfForm(form): CsrfForm<Credentials>) -> AppResult<Ht
                 RegisterError::NameTaken => StatusCode::CONFLICT,
                 _ => StatusCode::UNPROCESSABLE_ENTITY,
             };
-            let mut page = SignupPage::new(&ctx);
+            let mut page = SignupPage::new(&ctx, form.landing.checked());
             page.name = form.name;
             page.error = Some(error.to_string());
             page.invite = code.to_owned();
@@ -167,9 +198,24 @@ async fn signup(ctx: Ctx, CsrfForm(form): CsrfForm<Credentials>) -> AppResult<Ht
     }
 }
 
-async fn start_session(ctx: &Ctx, person_id: i64) -> AppResult<HttpResponse> {
+/// Logs the browser in, casts the up-vote it clicked while logged out, and sends it on.
+async fn start_session(ctx: &Ctx, person_id: i64, landing: Landing) -> AppResult<HttpResponse> {
     let token = accounts::create_session(&ctx.state.db.write, person_id).await?;
-    let mut response = see_other("/");
+    let landing = landing.checked();
+    let mut next = if landing.next.is_empty() {
+        "/".to_owned()
+    } else {
+        landing.next
+    };
+    if let Some(target) = votes::parse_anchor(&landing.vote) {
+        // The vote may be on something gone since; logging in still succeeds.
+        match votes::record(ctx, person_id, target, 1).await {
+            Ok(_) | Err(AppError::NotFound) => {}
+            Err(e) => return Err(e),
+        }
+        next = format!("{next}#{}", votes::anchor(target));
+    }
+    let mut response = see_other(&next);
     response
         .add_cookie(&cookie(
             SESSION_COOKIE,
@@ -186,13 +232,15 @@ struct LoginPage {
     page: Layout,
     name: String,
     error: Option<String>,
+    landing: Landing,
 }
 
-async fn login_form(ctx: Ctx) -> AppResult<HttpResponse> {
+async fn login_form(ctx: Ctx, query: web::Query<Landing>) -> AppResult<HttpResponse> {
     render(&LoginPage {
         page: Layout::new(&ctx, "Log in"),
         name: String::new(),
         error: None,
+        landing: query.into_inner().checked(),
     })
 }
 
@@ -226,7 +274,7 @@ async fn login(ctx: Ctx, CsrfForm(form): CsrfForm<Credentials>) -> AppResult<Htt
         Some(person) if person.awaiting_approval => Err(AppError::Forbidden(
             "this account is waiting for a moderator's approval".into(),
         )),
-        Some(person) => start_session(&ctx, person.id).await,
+        Some(person) => start_session(&ctx, person.id, form.landing).await,
         None => {
             if limited {
                 let [address, pair] = hard_keys;
@@ -236,6 +284,7 @@ async fn login(ctx: Ctx, CsrfForm(form): CsrfForm<Credentials>) -> AppResult<Htt
                 page: Layout::new(&ctx, "Log in"),
                 name: form.name,
                 error: Some("that name and password do not match".into()),
+                landing: form.landing.checked(),
             };
             render_with(StatusCode::UNAUTHORIZED, &page)
         }
@@ -358,7 +407,7 @@ async fn settings(ctx: Ctx, CsrfForm(form): CsrfForm<SettingsForm>) -> AppResult
         accounts::set_password_hash(db, viewer.id, &hash).await?;
         // A new password ends every other login; this one starts afresh.
         accounts::delete_sessions_of(db, viewer.id).await?;
-        return start_session(&ctx, viewer.id).await;
+        return start_session(&ctx, viewer.id, Landing::default()).await;
     }
     Ok(see_other("/settings?saved=1"))
 }

@@ -9,7 +9,7 @@ use serde::Deserialize;
 use super::{
     render, render_with, see_other,
     session::{CsrfForm, Ctx},
-    views::{thread, CommentView, Layout},
+    views::{thread, thread_page, CommentView, Layout},
     PageQuery, Pager, PAGE_SIZE,
 };
 use crate::{
@@ -77,6 +77,8 @@ struct ShowPage {
     story_title: String,
     story_href: String,
     parent_href: Option<String>,
+    /// Always none: a comment's page shows its whole thread (it is one top-level thread).
+    more_comments: Option<String>,
 }
 
 /// One comment in context: its story, a link up to its parent, and its replies below it.
@@ -86,9 +88,16 @@ async fn show(ctx: Ctx, path: web::Path<i64>) -> AppResult<HttpResponse> {
     let comment = comments::get(db, id).await?.ok_or(AppError::NotFound)?;
     let all = comments::for_story(db, comment.story_id).await?;
     let votes = comment_votes(&ctx, &all).await?;
-    let views = thread(&all, Some(id), ctx.viewer.as_ref(), &votes);
-    if views.is_empty() {
+    let (mut views, _) = thread_page(thread(&all, Some(id), ctx.viewer.as_ref(), &votes), 1);
+    let Some(focused) = views.first_mut() else {
         return Err(AppError::Gone);
+    };
+    focused.focused = true;
+    if let Some(viewer) = &ctx.viewer {
+        let saved =
+            crate::db::reading::among(db, viewer.id, crate::db::reading::Kept::SavedComment, &[id])
+                .await?;
+        focused.saved = !saved.is_empty();
     }
     let description = markdown::plain_text(&comment.body_html, 200);
     render(&ShowPage {
@@ -99,6 +108,7 @@ async fn show(ctx: Ctx, path: web::Path<i64>) -> AppResult<HttpResponse> {
         story_title: comment.story_title,
         parent_href: comment.parent_id.map(|p| format!("/c/{p}")),
         comments: views,
+        more_comments: None,
     })
     .map(shared)
 }

@@ -35,13 +35,15 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         )
         .route("/t/{name}.{format:rss|atom}", web::get().to(tag))
         .route("/domain/{name}.{format:rss|atom}", web::get().to(domain))
+        .route("/search.{format:rss|atom}", web::get().to(search))
         .route("/@{name}.{format:rss|atom}", web::get().to(person))
         .route("/s/{id}.{format:rss|atom}", web::get().to(story))
         .route("/modlog.{format:rss|atom}", web::get().to(modlog))
         .route(
             "/notifications/{name}.{format:rss|atom}",
             web::get().to(notifications_feed),
-        );
+        )
+        .route("/saved/{name}.{format:rss|atom}", web::get().to(saved_feed));
 }
 
 /// Readers poll; five minutes of caching spares the database without delaying news much.
@@ -155,6 +157,42 @@ async fn domain(
     let page = format!("/domain/{host}");
     let channel = channel(&state, format!("Stories from {host}"), &page, page.clone());
     story_list(&req, &state, path.format, Listing::Domain(host), channel).await
+}
+
+#[derive(Deserialize)]
+struct SearchFeedQuery {
+    #[serde(default)]
+    q: String,
+    #[serde(default)]
+    sort: String,
+}
+
+/// The stories a search finds (`/search.rss?q=…&sort=new`), to follow a subject in a reader.
+async fn search(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    path: web::Path<FormatPath>,
+    query: web::Query<SearchFeedQuery>,
+) -> AppResult<HttpResponse> {
+    let q = query.q.trim();
+    if q.is_empty() || q.chars().count() > 500 {
+        return Err(crate::error::AppError::BadRequest(
+            "search for 1 to 500 characters".into(),
+        ));
+    }
+    let encoded: String = url::form_urlencoded::byte_serialize(q.as_bytes()).collect();
+    let (listing, sort) = match query.sort.as_str() {
+        "new" => (Listing::SearchNew(q.to_owned()), "new"),
+        _ => (Listing::Search(q.to_owned()), "relevance"),
+    };
+    let page = format!("/search?q={encoded}&sort={sort}");
+    let channel = channel(
+        &state,
+        format!("Stories matching “{q}”"),
+        &page,
+        page.clone(),
+    );
+    story_list(&req, &state, path.format, listing, channel).await
 }
 
 async fn person(
@@ -368,6 +406,40 @@ fn is_fresh(req: &HttpRequest, etag: &EntityTag, last_modified: Option<HttpDate>
         }
         _ => false,
     }
+}
+
+/// A person's saved stories and comments, at a secret URL shown on their saved page (the same
+/// secret as their notifications feed).
+async fn saved_feed(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    path: web::Path<NamedPath>,
+) -> AppResult<HttpResponse> {
+    use crate::db::reading::{self, Kept};
+    let owner = crate::db::notifications::feed_owner(&state.db.write, &path.name)
+        .await?
+        .ok_or(crate::error::AppError::NotFound)?;
+    let page = "/saved";
+    let channel = channel(
+        &state,
+        "Your saved stories and comments".into(),
+        page,
+        format!("{page}/{}", path.name),
+    );
+    let stories = reading::stories(&state.db.read, owner, Kept::SavedStory, FEED_SIZE).await?;
+    let comments = reading::saved_comments(&state.db.read, owner, FEED_SIZE).await?;
+    let mut dated: Vec<_> = stories
+        .iter()
+        .map(|s| (s.created_at, feeds::story_item(&channel.origin, s)))
+        .chain(
+            comments
+                .iter()
+                .map(|c| (c.created_at, feeds::comment_item(&channel.origin, c))),
+        )
+        .collect();
+    dated.sort_by_key(|(when, _)| std::cmp::Reverse(*when));
+    let items: Vec<Item> = dated.into_iter().map(|(_, item)| item).collect();
+    respond(&req, path.format, &channel, &items).await
 }
 
 /// A person's replies and mentions, at a secret URL shown on their notifications page (feed

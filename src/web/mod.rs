@@ -14,7 +14,9 @@ pub mod notifications;
 pub mod ops;
 pub mod page_cache;
 pub mod people;
+pub mod reading;
 pub mod request_log;
+pub mod search;
 pub mod session;
 pub mod stories;
 pub mod views;
@@ -39,6 +41,8 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .configure(stories::routes)
         .configure(comments::routes)
         .configure(votes::routes)
+        .configure(reading::routes)
+        .configure(search::routes)
         .configure(people::routes)
         .configure(communities::routes)
         .configure(admin::routes)

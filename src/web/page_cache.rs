@@ -97,6 +97,8 @@ fn page_key(req: &HttpRequest) -> Option<String> {
     if req.method() != Method::GET
         || req.cookie(SESSION_COOKIE).is_some()
         || req.cookie(WROTE_COOKIE).is_some()
+        // A reader with tag filters sees lists of their own; readers without keep sharing pages.
+        || req.cookie(super::reading::FILTER_COOKIE).is_some()
     {
         return None;
     }

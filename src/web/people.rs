@@ -9,6 +9,7 @@ use super::{
     session::{CsrfForm, Ctx},
     stories::story_views,
     views::{CommentView, Layout, StoryView},
+    PageQuery, Pager, PAGE_SIZE,
 };
 use crate::{
     app::AppState,
@@ -36,19 +37,22 @@ struct ProfilePage {
     display_name: String,
     bio_html: String,
     avatar_url: Option<String>,
-    joined: String,
-    karma: i64,
+    /// When a local account was made; lien cannot know it of a remote one.
+    joined: Option<String>,
+    story_karma: i64,
+    comment_karma: i64,
     stories: Vec<StoryView>,
     comments: Vec<CommentView>,
+    /// A remote person's profile on their own server.
+    original: Option<String>,
+    /// Older stories and comments.
+    pager: Pager,
     /// For a remote person seen by a signed-in viewer: "none", "pending" or "following".
     follow_state: &'static str,
     remote: bool,
     /// Who invited this local account, if anyone did.
     invited_by: Option<String>,
 }
-
-/// How many of each a profile shows.
-const RECENT: i64 = 25;
 
 /// The person a handle names: `name` or `name@this-host` is local, `name@host` remote.
 pub async fn find_person(state: &AppState, handle: &str) -> AppResult<Person> {
@@ -63,14 +67,30 @@ pub async fn find_person(state: &AppState, handle: &str) -> AppResult<Person> {
     .ok_or(AppError::NotFound)
 }
 
-async fn show(ctx: Ctx, path: web::Path<String>) -> AppResult<HttpResponse> {
-    let person = find_person(&ctx.state, &path.into_inner()).await?;
+async fn show(
+    ctx: Ctx,
+    path: web::Path<String>,
+    query: web::Query<PageQuery>,
+) -> AppResult<HttpResponse> {
+    let handle = path.into_inner();
+    let person = find_person(&ctx.state, &handle).await?;
     if person.deleted_at.is_some() {
         return Err(AppError::Gone);
     }
     let db = ctx.read_db();
-    let stories = stories::list(db, &Listing::Author(person.id), RECENT, 0).await?;
-    let comments = comments::newest(db, Some(person.id), RECENT, 0).await?;
+    // Both lists page together: page N shows the Nth 25 stories and the Nth 25 comments.
+    let (number, offset) = (query.number(), query.offset());
+    let mut stories = stories::list(db, &Listing::Author(person.id), PAGE_SIZE + 1, offset).await?;
+    let mut comments = comments::newest(db, Some(person.id), PAGE_SIZE + 1, offset).await?;
+    let base = format!("/@{handle}");
+    let more_stories = Pager::cut(&base, number, &mut stories);
+    let more_comments = Pager::cut(&base, number, &mut comments);
+    let pager = Pager {
+        previous: more_stories.previous,
+        next: more_stories.next.or(more_comments.next),
+    };
+    let (story_karma, comment_karma) = accounts::karma_parts(db, person.id).await?;
+    let original = accounts::original_profile(db, person.id).await?;
     let votes = comment_votes(&ctx, &comments).await?;
     let bio_html = crate::markdown::render(&person.bio);
     let follow_state = match &ctx.viewer {
@@ -101,7 +121,10 @@ async fn show(ctx: Ctx, path: web::Path<String>) -> AppResult<HttpResponse> {
             .iter()
             .map(|c| CommentView::new(c, 0, ctx.viewer.as_ref(), &votes))
             .collect(),
-        karma: accounts::karma(db, person.id).await?,
+        story_karma,
+        comment_karma,
+        original,
+        pager,
         handle: person.handle(),
         display_name: person.display_name.clone(),
         bio_html,
@@ -109,7 +132,9 @@ async fn show(ctx: Ctx, path: web::Path<String>) -> AppResult<HttpResponse> {
             .avatar_url
             .as_deref()
             .map(|url| crate::avatars::src(person.id, url)),
-        joined: person.created_at.format("%B %Y").to_string(),
+        joined: person
+            .local
+            .then(|| person.created_at.format("%B %Y").to_string()),
     })
     .map(shared)
 }

@@ -144,6 +144,8 @@ pub struct Ctx {
     pub wrote_recently: bool,
     /// The viewer's unread notifications, for the count in the header.
     pub unread: i64,
+    /// The tags an anonymous reader filters out (their cookie; signed-in people's are stored).
+    pub filter_cookie: Option<String>,
 }
 
 impl Ctx {
@@ -238,6 +240,9 @@ impl FromRequest for Ctx {
                 path: req.path().to_owned(),
                 wrote_recently: req.cookie(WROTE_COOKIE).is_some(),
                 unread,
+                filter_cookie: req
+                    .cookie(super::reading::FILTER_COOKIE)
+                    .map(|c| c.value().to_owned()),
             })
         })
     }

@@ -1,4 +1,4 @@
-//! Story lists (hot, new, top, tag, domain, search), the discussion page, and sharing and editing.
+//! Story lists (hot, new, top, tag, domain), the discussion page, and sharing and editing.
 
 use std::collections::HashMap;
 
@@ -10,18 +10,19 @@ use serde::Deserialize;
 use super::{
     render, render_with, see_other,
     session::{CsrfForm, Ctx},
-    views::{thread, CommentView, Layout, StoryView},
+    views::{thread, thread_page, CommentView, Layout, StoryView},
     PageQuery, Pager, PAGE_SIZE,
 };
 use crate::{
     cache::{shared, Discussion},
     db::{
         comments,
+        reading::{self, Kept},
         stories::{self, Edited, LinkParts, Listing, Story, StoryInput, Submitted},
         votes,
     },
     error::{AppError, AppResult},
-    federation::{objects::DbPost, outbox, resolve, FedData},
+    federation::{objects::DbPost, outbox},
     links, markdown, preview,
     rate_limit::Action,
 };
@@ -33,7 +34,6 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .route("/tags", web::get().to(tags))
         .route("/t/{tag}", web::get().to(tag))
         .route("/domain/{host}", web::get().to(domain))
-        .route("/search", web::get().to(search))
         .route("/submit", web::get().to(submit_form))
         .route("/submit", web::post().to(submit))
         .route("/submit/title", web::get().to(suggest_title))
@@ -60,21 +60,26 @@ struct ListPage {
     note: String,
 }
 
-/// Story views with the viewer's own votes marked (one query for the whole page).
+/// Story views with the viewer's own votes and saves marked (a query each for the whole page).
 pub async fn story_views(ctx: &Ctx, stories: &[Story]) -> AppResult<Vec<StoryView>> {
-    let votes: HashMap<i64, i16> = match &ctx.viewer {
-        Some(viewer) => {
-            let ids: Vec<i64> = stories.iter().map(|s| s.id).collect();
+    let ids: Vec<i64> = stories.iter().map(|s| s.id).collect();
+    let (votes, saved): (HashMap<i64, i16>, Vec<i64>) = match &ctx.viewer {
+        Some(viewer) => (
             votes::on_stories(ctx.read_db(), viewer.id, &ids)
                 .await?
                 .into_iter()
-                .collect()
-        }
-        None => HashMap::new(),
+                .collect(),
+            reading::among(ctx.read_db(), viewer.id, Kept::SavedStory, &ids).await?,
+        ),
+        None => (HashMap::new(), Vec::new()),
     };
     Ok(stories
         .iter()
-        .map(|s| StoryView::new(s, ctx.viewer.as_ref(), &votes))
+        .map(|s| {
+            let mut view = StoryView::new(s, ctx.viewer.as_ref(), &votes);
+            view.saved = saved.contains(&s.id);
+            view
+        })
         .collect())
 }
 
@@ -91,7 +96,7 @@ struct ListSpec {
 
 async fn list_page(ctx: Ctx, query: &PageQuery, spec: ListSpec) -> AppResult<HttpResponse> {
     // Search is ranked by relevance, which has no key to continue from: it pages by offset.
-    let searching = matches!(spec.listing, Listing::Search(_));
+    let searching = spec.listing.is_search();
     let after = query.after.filter(|_| !searching);
     let db = ctx.read_db().clone();
     let load = async {
@@ -111,6 +116,13 @@ async fn list_page(ctx: Ctx, query: &PageQuery, spec: ListSpec) -> AppResult<Htt
     } else {
         Pager::after(&spec.base, query.number(), &rows, |s| s.id)
     };
+    // The reader's hidden stories and filtered tags come off the shared page of rows (a page may
+    // then show fewer than 25); a tag's own page keeps its tag.
+    let keep_tag = match &spec.listing {
+        Listing::Tag(tag) => Some(tag.as_str()),
+        _ => None,
+    };
+    let rows = &super::reading::without_filtered(&ctx, rows, keep_tag).await?;
     let mut layout = Layout::new(&ctx, spec.title);
     if let Some(feed) = spec.feed {
         layout = layout.with_feed(feed);
@@ -278,73 +290,6 @@ async fn domain(
     list_page(ctx, &query, spec).await
 }
 
-#[derive(Deserialize)]
-struct SearchQuery {
-    q: Option<String>,
-    page: Option<i64>,
-}
-
-async fn search(
-    ctx: Ctx,
-    data: FedData,
-    query: web::Query<SearchQuery>,
-) -> AppResult<HttpResponse> {
-    let q = query.q.as_deref().unwrap_or("").trim().to_owned();
-    if !q.is_empty() {
-        ctx.limit(Action::Search)?;
-    }
-    if let Some(c) = crate::input::first_refused(&q) {
-        return Err(AppError::Malformed(format!(
-            "a search cannot hold a control character (U+{:04X})",
-            u32::from(c)
-        )));
-    }
-    if q.chars().count() > 500 {
-        return Err(AppError::BadRequest(
-            "search for at most 500 characters".into(),
-        ));
-    }
-    // A pasted remote address opens its page here, fetched from its home if it is new.
-    if ctx.state.config.federation == crate::config::Switch::On {
-        if let Some(path) = resolve::resolve(&data, &q).await? {
-            return Ok(see_other(&path));
-        }
-    }
-    let page = PageQuery {
-        page: query.page,
-        after: None,
-    };
-    if q.is_empty() {
-        return render(&ListPage {
-            page: Layout::new(&ctx, "Search"),
-            heading: "Search".into(),
-            tab: "search",
-            stories: vec![],
-            pager: Pager {
-                previous: None,
-                next: None,
-            },
-            first_rank: 0,
-            empty: "Search stories by title, link or tag.",
-            note: String::new(),
-        });
-    }
-    let spec = ListSpec {
-        listing: Listing::Search(q.clone()),
-        title: format!("Search: {q}"),
-        heading: format!("Results for “{q}”"),
-        tab: "search",
-        base: format!(
-            "/search?q={}",
-            url::form_urlencoded::byte_serialize(q.as_bytes()).collect::<String>()
-        ),
-        feed: None,
-        empty: "No stories match.",
-        note: String::new(),
-    };
-    list_page(ctx, &page, spec).await
-}
-
 #[derive(Template)]
 #[template(path = "story/show.html")]
 struct ShowPage {
@@ -355,17 +300,46 @@ struct ShowPage {
     moderator: bool,
     removed_reason: Option<String>,
     locked: bool,
+    /// The next page of top-level threads, when the discussion is longer than one page.
+    more_comments: Option<String>,
+    /// The viewer just shared this link again: their share counted as an upvote here.
+    shared_again: bool,
 }
 
-async fn show(ctx: Ctx, path: web::Path<i64>) -> AppResult<HttpResponse> {
-    show_story(ctx, path.into_inner()).await
+#[derive(Deserialize)]
+struct ShowQuery {
+    page: Option<i64>,
+    /// `again` after sharing a link that was already here.
+    shared: Option<String>,
 }
 
-async fn show_with_slug(ctx: Ctx, path: web::Path<(i64, String)>) -> AppResult<HttpResponse> {
-    show_story(ctx, path.into_inner().0).await
+impl ShowQuery {
+    fn page(&self) -> i64 {
+        self.page.unwrap_or(1).clamp(1, 10_000)
+    }
+
+    fn shared_again(&self) -> bool {
+        self.shared.as_deref() == Some("again")
+    }
 }
 
-async fn show_story(ctx: Ctx, id: i64) -> AppResult<HttpResponse> {
+async fn show(
+    ctx: Ctx,
+    path: web::Path<i64>,
+    query: web::Query<ShowQuery>,
+) -> AppResult<HttpResponse> {
+    show_story(ctx, path.into_inner(), query.page(), query.shared_again()).await
+}
+
+async fn show_with_slug(
+    ctx: Ctx,
+    path: web::Path<(i64, String)>,
+    query: web::Query<ShowQuery>,
+) -> AppResult<HttpResponse> {
+    show_story(ctx, path.into_inner().0, query.page(), query.shared_again()).await
+}
+
+async fn show_story(ctx: Ctx, id: i64, page: i64, shared_again: bool) -> AppResult<HttpResponse> {
     let db = ctx.read_db().clone();
     let discussion = ctx
         .state
@@ -378,7 +352,8 @@ async fn show_story(ctx: Ctx, id: i64) -> AppResult<HttpResponse> {
         .await?;
     let (story, comments) = (&discussion.story, &discussion.comments);
     let db = &db;
-    if story.deleted_at.is_some() {
+    // A deleted story's page stays while its discussion has anything left to read.
+    if story.deleted_at.is_some() && comments.iter().all(|c| c.is_gone()) {
         return Err(AppError::Gone);
     }
     let moderator = ctx.viewer.as_ref().is_some_and(|v| v.is_moderator());
@@ -400,18 +375,24 @@ async fn show_story(ctx: Ctx, id: i64) -> AppResult<HttpResponse> {
         .await?
         .remove(0);
     let description = match &story.domain {
+        _ if view.deleted => view.title.clone(),
         Some(domain) => format!(
             "{} comments, {} points, linking to {domain}",
             story.comment_count, story.score
         ),
         None => markdown::plain_text(&story.body_html, 200),
     };
-    let layout = Layout::new(&ctx, story.title.clone())
+    let layout = Layout::new(&ctx, view.title.clone())
         .with_description(description)
         .with_feed(format!("/s/{id}"))
         .with_ap_id(story.ap_id.clone());
+    let all = thread(comments, None, ctx.viewer.as_ref(), &comment_votes);
+    let (comments, more) = thread_page(all, page as usize);
+    let more_comments = more.then(|| format!("{}?page={}#comments", view.discussion, page + 1));
     render(&ShowPage {
-        comments: thread(comments, None, ctx.viewer.as_ref(), &comment_votes),
+        comments,
+        more_comments,
+        shared_again,
         page: layout,
         story: view,
         moderator,
@@ -436,6 +417,21 @@ struct FormPage {
     action: String,
     form: StoryForm,
     errors: Vec<String>,
+    /// Past the edit window: the link, title and tags are shown but cannot change.
+    fixed: bool,
+    /// The story that already shares the link in the form, shown before submitting.
+    existing: Option<StoryView>,
+}
+
+/// How long after sharing its submitter may change a story's link, title and tags. After that,
+/// votes and comments answer what was shared, and copies have gone out to other servers: changing
+/// it would turn the discussion into one about something else. The text stays editable (marked
+/// edited); moderators can always edit everything.
+pub const EDIT_WINDOW: Duration = Duration::hours(1);
+
+/// Whether the story's link, title and tags can no longer change for this viewer.
+fn past_edit_window(story: &Story, moderator: bool) -> bool {
+    !moderator && Utc::now() - story.created_at > EDIT_WINDOW
 }
 
 #[derive(Deserialize, Default)]
@@ -547,14 +543,42 @@ fn validate(form: &StoryForm) -> Result<ValidStory, Vec<String>> {
     })
 }
 
-async fn submit_form(ctx: Ctx) -> AppResult<HttpResponse> {
+#[derive(Deserialize)]
+struct SubmitQuery {
+    /// A link to prefill (bookmarklets, and the form's script checking for an earlier share).
+    #[serde(default)]
+    url: String,
+    #[serde(default)]
+    title: String,
+}
+
+async fn submit_form(ctx: Ctx, query: web::Query<SubmitQuery>) -> AppResult<HttpResponse> {
     ctx.require_viewer()?;
+    let query = query.into_inner();
+    let existing = already_shared(&ctx, &query.url).await?;
     render(&FormPage {
         page: Layout::new(&ctx, "Share a link"),
         action: "/submit".into(),
-        form: StoryForm::default(),
+        form: StoryForm {
+            url: query.url,
+            title: query.title,
+            ..StoryForm::default()
+        },
         errors: vec![],
+        fixed: false,
+        existing,
     })
+}
+
+/// The story already sharing `url` here, if it is a valid link someone shared (as Lobsters warns).
+async fn already_shared(ctx: &Ctx, url: &str) -> AppResult<Option<StoryView>> {
+    let Ok(url) = links::parse_link(url.trim()) else {
+        return Ok(None);
+    };
+    match stories::shared_with_key(ctx.read_db(), &links::url_key(&url)).await? {
+        Some(story) => Ok(story_views(ctx, &[story]).await?.pop()),
+        None => Ok(None),
+    }
 }
 
 #[derive(Deserialize)]
@@ -596,6 +620,8 @@ async fn submit(ctx: Ctx, CsrfForm(form): CsrfForm<StoryForm>) -> AppResult<Http
                 action: "/submit".into(),
                 form,
                 errors,
+                fixed: false,
+                existing: None,
             };
             return render_with(StatusCode::UNPROCESSABLE_ENTITY, &page);
         }
@@ -610,7 +636,10 @@ async fn submit(ctx: Ctx, CsrfForm(form): CsrfForm<StoryForm>) -> AppResult<Http
             outbox::post_published(&mut tx, &ctx.state, &DbPost::Story(story), "Create").await?;
             id
         }
-        Submitted::Duplicate(id) => id,
+        Submitted::Duplicate(id) => {
+            tx.commit().await?;
+            return Ok(see_other(&format!("/s/{id}?shared=again")));
+        }
     };
     tx.commit().await?;
     Ok(see_other(&format!("/s/{id}")))
@@ -618,6 +647,18 @@ async fn submit(ctx: Ctx, CsrfForm(form): CsrfForm<StoryForm>) -> AppResult<Http
 
 /// The story, if the viewer wrote it and it is live.
 async fn own_story(ctx: &Ctx, id: i64) -> AppResult<Story> {
+    let (story, moderating) = editable_story(ctx, id).await?;
+    if moderating {
+        return Err(AppError::Forbidden(
+            "only its author can delete a story; moderators remove it".into(),
+        ));
+    }
+    Ok(story)
+}
+
+/// The story, if it is live and the viewer wrote it or moderates; and whether they edit it as a
+/// moderator rather than as its author.
+async fn editable_story(ctx: &Ctx, id: i64) -> AppResult<(Story, bool)> {
     let viewer = ctx.require_viewer()?;
     let story = stories::get(&ctx.state.db.write, id)
         .await?
@@ -625,23 +666,27 @@ async fn own_story(ctx: &Ctx, id: i64) -> AppResult<Story> {
     if story.deleted_at.is_some() {
         return Err(AppError::Gone);
     }
-    if story.author_id != viewer.id {
+    let moderating = story.author_id != viewer.id;
+    if moderating && !(viewer.is_moderator() && story.local) {
         return Err(AppError::Forbidden(
             "only its author can change a story".into(),
         ));
     }
-    Ok(story)
+    Ok((story, moderating))
 }
 
 async fn edit_form(ctx: Ctx, path: web::Path<i64>) -> AppResult<HttpResponse> {
     let id = path.into_inner();
-    let story = match own_story(&ctx, id).await {
-        Ok(story) => story,
+    let moderator = ctx.viewer.as_ref().is_some_and(|v| v.is_moderator());
+    let story = match editable_story(&ctx, id).await {
+        Ok((story, _)) => story,
         // `/s/{id}/edit` is also what a story titled "Edit" slugs to: show it to everyone else.
         Err(AppError::Forbidden(_)) => return Ok(see_other(&format!("/s/{id}"))),
         Err(e) => return Err(e),
     };
+    let fixed = past_edit_window(&story, moderator);
     render(&FormPage {
+        fixed,
         page: Layout::new(&ctx, format!("Edit: {}", story.title)),
         action: format!("/s/{id}/edit"),
         form: StoryForm {
@@ -651,6 +696,7 @@ async fn edit_form(ctx: Ctx, path: web::Path<i64>) -> AppResult<HttpResponse> {
             body: story.body,
         },
         errors: vec![],
+        existing: None,
     })
 }
 
@@ -660,11 +706,27 @@ async fn edit(
     CsrfForm(form): CsrfForm<StoryForm>,
 ) -> AppResult<HttpResponse> {
     let id = path.into_inner();
-    let story = own_story(&ctx, id).await?;
+    let (story, _) = editable_story(&ctx, id).await?;
+    let moderator = ctx.viewer.as_ref().is_some_and(|v| v.is_moderator());
+    let fixed = past_edit_window(&story, moderator);
     let valid = match validate(&form) {
         Ok(valid) => valid,
-        Err(errors) => return edit_failed(&ctx, id, form, errors),
+        Err(errors) => return edit_failed(&ctx, id, form, errors, fixed),
     };
+    let same_tags = {
+        let (mut old, mut new) = (story.tags.clone(), valid.tags.clone());
+        old.sort();
+        new.sort();
+        old == new
+    };
+    let same_link = valid.link.as_ref().map(|(url, _, _)| url) == story.url.as_ref();
+    if fixed && (valid.title != story.title || !same_link || !same_tags) {
+        let errors = vec![
+            "the link, title and tags can change only in the first hour after sharing; the text can still change"
+                .to_owned(),
+        ];
+        return edit_failed(&ctx, id, form, errors, fixed);
+    }
     let mut tx = ctx.state.db.write.begin().await?;
     match stories::edit(&mut tx, id, story.author_id, &valid.input()).await? {
         Edited::Done => {
@@ -679,7 +741,7 @@ async fn edit(
             let errors = vec![format!(
                 "that link is already under discussion at /s/{other}"
             )];
-            edit_failed(&ctx, id, form, errors)
+            edit_failed(&ctx, id, form, errors, fixed)
         }
         Edited::NotFound => Err(AppError::NotFound),
     }
@@ -690,12 +752,15 @@ fn edit_failed(
     id: i64,
     form: StoryForm,
     errors: Vec<String>,
+    fixed: bool,
 ) -> AppResult<HttpResponse> {
     let page = FormPage {
         page: Layout::new(ctx, "Edit story"),
         action: format!("/s/{id}/edit"),
         form,
         errors,
+        fixed,
+        existing: None,
     };
     render_with(StatusCode::UNPROCESSABLE_ENTITY, &page)
 }

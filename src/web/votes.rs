@@ -63,6 +63,17 @@ async fn vote(
         "0" => 0,
         _ => return Err(AppError::BadRequest("value must be 1, -1 or 0".into())),
     };
+    let score = record(&ctx, voter, target, value).await?;
+    if wants_json(&req) {
+        return Ok(HttpResponse::Ok().json(serde_json::json!({ "score": score, "vote": value })));
+    }
+    // Back where the vote was cast, scrolled to what was voted on.
+    let page = back(&req, &ctx.state.config.origin()).unwrap_or(fallback);
+    Ok(see_other(&format!("{page}#{}", anchor(target))))
+}
+
+/// Records a vote (sending it to a remote post's home) and returns the new score.
+pub async fn record(ctx: &Ctx, voter: i64, target: Target, value: i16) -> AppResult<i32> {
     let mut tx = ctx.state.db.write.begin().await?;
     let post = match target {
         Target::Story(id) => stories::get(&mut *tx, id).await?.map(DbPost::Story),
@@ -91,17 +102,31 @@ async fn vote(
     )
     .await?;
     tx.commit().await?;
-    let score = change.score;
-    if wants_json(&req) {
-        return Ok(HttpResponse::Ok().json(serde_json::json!({ "score": score, "vote": value })));
-    }
-    Ok(see_other(
-        &back(&req, &ctx.state.config.origin()).unwrap_or(fallback),
-    ))
+    Ok(change.score)
 }
 
-/// The page the vote came from, when it is one of ours.
-fn back(req: &HttpRequest, origin: &str) -> Option<String> {
+/// The id of a story's or comment's element on every page that shows it.
+pub fn anchor(target: Target) -> String {
+    match target {
+        Target::Story(id) => format!("s{id}"),
+        Target::Comment(id) => format!("c{id}"),
+    }
+}
+
+/// `s12` or `c34`, as [`anchor`] writes them (the up-vote a logged-out reader clicked).
+pub fn parse_anchor(anchor: &str) -> Option<Target> {
+    let id = |digits: &str| digits.parse::<i64>().ok().filter(|id| *id > 0);
+    match anchor.split_at_checked(1)? {
+        ("s", digits) => id(digits).map(Target::Story),
+        ("c", digits) => id(digits).map(Target::Comment),
+        _ => None,
+    }
+}
+
+/// The page the vote (or a save, a hide) came from, when it is one of ours.
+pub fn back(req: &HttpRequest, origin: &str) -> Option<String> {
     let referer = req.headers().get(header::REFERER)?.to_str().ok()?;
-    crate::input::local_path(referer.strip_prefix(origin)?)
+    // Any fragment goes: the vote's own anchor is added by the caller.
+    let path = referer.strip_prefix(origin)?;
+    crate::input::local_path(path.split('#').next().unwrap_or_default())
 }

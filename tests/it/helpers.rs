@@ -385,6 +385,9 @@ fn story_id_from(response: &Response) -> i64 {
     location
         .strip_prefix("/s/")
         .expect("redirect to /s/{id}")
+        .split('?')
+        .next()
+        .unwrap()
         .parse()
         .unwrap()
 }

@@ -29,6 +29,7 @@ mod notifications;
 mod ops;
 mod previews;
 mod quotes;
+mod reading;
 mod shapes;
 mod signatures;
 mod stories;
