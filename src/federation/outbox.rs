@@ -130,7 +130,12 @@ pub async fn post_published(
     let origin = state.config.origin();
     let author = author_of(tx, post).await?;
     let activity_id = new_activity_id(&origin);
-    let inboxes = audience(tx, post).await?;
+    let mut inboxes = audience(tx, post).await?;
+    // In a remote community: to the community too, which announces it to everyone.
+    let community = community::addressee(tx, post.story_id()).await?;
+    if let Some((_, inbox)) = &community {
+        inboxes.push(inbox.clone());
+    }
     let mut by_software: BTreeMap<Option<String>, Vec<Url>> = BTreeMap::new();
     if matches!(post, DbPost::Story(_)) {
         let hosts: Vec<String> = inboxes.iter().map(delivery::host_of).collect();
@@ -150,7 +155,7 @@ pub async fn post_published(
     for (software, inboxes) in by_software {
         let object =
             post_json_for(tx, post, &origin, &state.config.host(), software.as_deref()).await?;
-        let activity = json!({
+        let mut activity = json!({
             "id": activity_id,
             "type": kind,
             "actor": author.ap_id,
@@ -159,6 +164,9 @@ pub async fn post_published(
             "cc": object.cc,
             "published": chrono::Utc::now(),
         });
+        if let Some((group, _)) = &community {
+            community::address_to(&mut activity, group);
+        }
         if software.is_none() {
             canonical = Some(activity.clone());
         }

@@ -51,11 +51,10 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
 }
 
 /// What every page may load and do, said to the browser: only lien's own scripts, styles,
-/// images and forms, never inside another site's frame. (Inline `style` attributes are allowed:
-/// the comment tree sets each comment's depth as a CSS variable; user HTML never keeps a `style`.)
+/// images and forms, never inside another site's frame. No inline script or style of any kind.
 const CONTENT_SECURITY_POLICY: &str = "default-src 'none'; script-src 'self'; style-src 'self'; \
-     style-src-attr 'unsafe-inline'; img-src 'self'; connect-src 'self'; form-action 'self'; \
-     frame-ancestors 'none'; base-uri 'none'";
+     img-src 'self'; connect-src 'self'; form-action 'self'; frame-ancestors 'none'; \
+     base-uri 'none'";
 
 /// Security headers on every response that does not set its own (media files set a stricter
 /// policy): the policy above, no MIME sniffing, and only the origin as referrer to other sites, so

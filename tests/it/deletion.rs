@@ -180,7 +180,7 @@ async fn removing_the_content_keeps_the_replies_in_place() {
     assert!(!html.contains("A comment of carol"));
     assert!(html.contains("Dave answers"));
     assert_eq!(
-        select_text(&page, "div.comment.deleted > details > summary > .byline"),
+        select_text(&page, "div.comment.deleted > .head > .byline"),
         vec!["[deleted]"]
     );
     let bodies: i64 = sqlx::query_scalar(

@@ -167,7 +167,7 @@ async fn two_instances_share_stories_comments_votes_and_follows() {
     let page = alice.page(&format!("/s/{story}")).await;
     assert!(!page.html().contains("Hello from"));
     assert_eq!(
-        select_text(&page, "div.comment.deleted > details > summary > .byline"),
+        select_text(&page, "div.comment.deleted > .head > .byline"),
         vec!["[deleted]"]
     );
 

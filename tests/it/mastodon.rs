@@ -510,7 +510,7 @@ async fn a_mastodon_reply_threads_under_the_story_and_lien_answers_back() {
     let page = s.alice.page(&format!("/s/{}", s.story)).await;
     assert!(!page.html().contains("Great story, edited"));
     assert_eq!(
-        select_text(&page, "div.comment.deleted > details > summary > .byline"),
+        select_text(&page, "div.comment.deleted > .head > .byline"),
         vec!["[deleted]"]
     );
 }

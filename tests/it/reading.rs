@@ -192,10 +192,7 @@ async fn a_subtree_collapses_with_its_count_and_a_deep_thread_continues() {
         "depth 0 to 7 on the story page"
     );
     assert!(!inside.contains(&other));
-    let counts = select_text(
-        &page,
-        &format!("#c{} > details > summary .hidden-count", chain[0]),
-    );
+    let counts = select_text(&page, &format!("#c{} > .head .hidden-count", chain[0]));
     assert_eq!(counts, vec!["(9 replies hidden)"]);
     // Deeper than the limit, the thread continues on the last shown comment's page.
     assert_eq!(
