@@ -132,6 +132,26 @@ pub async fn by_ap_id(
     )
 }
 
+/// A local person's vote by the id of its `Like`/`Dislike`, as peers may fetch it: the voter's
+/// actor id, the voted post's id, and the value.
+pub async fn local_by_ap_id(
+    db: impl sqlx::PgExecutor<'_>,
+    ap_id: &str,
+) -> sqlx::Result<Option<(String, String, i16)>> {
+    sqlx::query_as(
+        "select p.ap_id, s.ap_id, v.value from story_vote v
+           join person p on p.id = v.person_id join story s on s.id = v.story_id
+          where v.ap_id = $1 and p.local
+         union all
+         select p.ap_id, c.ap_id, v.value from comment_vote v
+           join person p on p.id = v.person_id join comment c on c.id = v.comment_id
+          where v.ap_id = $1 and p.local",
+    )
+    .bind(ap_id)
+    .fetch_optional(db)
+    .await
+}
+
 /// The viewer's votes on the given stories, for marking arrows: (story id, value).
 pub async fn on_stories(
     db: impl sqlx::PgExecutor<'_>,

@@ -19,7 +19,7 @@ use super::{
 };
 use crate::{
     config::{Registration, Switch},
-    db::{actors, comments, stories},
+    db::{actors, comments, stories, votes},
 };
 
 /// The content type Mastodon insists on (it refuses `application/json`).
@@ -72,6 +72,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
             "/quote_authorizations/{id}",
             web::get().to(quote_authorization),
         )
+        .route("/activities/{id}", web::get().to(activity))
         .route("/users/{name}/followers", web::get().to(followers))
         .route("/users/{name}/outbox", web::get().to(outbox))
         .service(
@@ -102,6 +103,24 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
                 .guard(ap())
                 .route(web::get().to(comment)),
         );
+}
+
+/// An activity lien sent, at its id, for the peers that check an announced activity at its
+/// origin (a vote made here, announced by a tag group to its other followers). Votes are what
+/// lien keeps of its activities; anything else is not kept, and answers 404.
+async fn activity(path: web::Path<String>, data: FedData) -> FedResult<HttpResponse> {
+    check_on(&data)?;
+    let id = format!("{}/activities/{}", data.config.origin(), path.into_inner());
+    let (actor, object, value) = votes::local_by_ap_id(objects_db(&data), &id)
+        .await?
+        .ok_or(FederationError::NotFound)?;
+    activity_json(&serde_json::json!({
+        "@context": "https://www.w3.org/ns/activitystreams",
+        "id": id,
+        "type": if value > 0 { "Like" } else { "Dislike" },
+        "actor": actor,
+        "object": object,
+    }))
 }
 
 /// Where objects are read from for peers: the primary. A peer fetches an object (or its author)

@@ -934,10 +934,22 @@ async fn a_tag_group_on_one_lien_is_a_community_on_two_others() {
         .await
         .unwrap();
     assert_eq!(on_a, (2, 1), "ann's own vote and bob's; bob's comment");
-    // ...and A's group announces them to its other followers: C takes the comment from its
-    // origin, B (which wrote it) keeps its one copy. The vote cannot be checked at B (lien does
-    // not serve its activities), so C refuses it.
+    // ...and A's group announces them to its other followers: C takes the comment and the vote
+    // after checking each at its origin (B serves its votes at their ids), and B (which wrote
+    // them) keeps its one copy.
     deliver_all(&a).await;
+    let bob_votes_on_c: i64 = sqlx::query_scalar(
+        "select count(*) from story_vote v join person p on p.id = v.person_id
+          where p.name = 'bob' and v.story_id = $1",
+    )
+    .bind(story_c)
+    .fetch_one(&c.pool)
+    .await
+    .unwrap();
+    assert_eq!(
+        bob_votes_on_c, 1,
+        "bob's vote, announced by A's group, counts on C"
+    );
     let comments_c: Vec<String> =
         sqlx::query_scalar("select body from comment where story_id = $1")
             .bind(story_c)
