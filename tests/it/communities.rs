@@ -385,7 +385,7 @@ async fn a_lemmy_community_is_found_followed_once_and_its_announces_applied_once
     assert!(select_text(&page, ".bio")
         .concat()
         .contains("All things Linux"));
-    let titles = select_text(&page, "article.story h2 a.link");
+    let titles = select_text(&page, "article.story .title a.link");
     assert_eq!(titles, vec!["Kernel 6.17 is out", "Favourite distro?"]);
     assert_eq!(
         select_text(&page, "article.story a.community"),
@@ -430,7 +430,7 @@ async fn a_lemmy_community_is_found_followed_once_and_its_announces_applied_once
         StatusCode::OK
     );
     let front = alice.page("/").await;
-    let titles = select_text(&front, "article.story h2 a.link");
+    let titles = select_text(&front, "article.story .title a.link");
     assert!(
         titles.contains(&"Rust 1.90 released".to_owned()),
         "{titles:?}"
@@ -498,7 +498,7 @@ async fn a_lemmy_community_is_found_followed_once_and_its_announces_applied_once
     );
     let discussion = alice.page(&format!("/s/{story}")).await;
     assert_eq!(
-        select_text(&discussion, "article.story h2 a.link"),
+        select_text(&discussion, "article.story .title a.link"),
         vec!["Rust 1.90 released (with notes)"]
     );
 
@@ -682,11 +682,11 @@ async fn piefed_and_mbin_community_posts_arrive_through_their_announces() {
         assert_eq!(stories_with(&lien, &post).await, 1, "{peer_name}");
         let page = alice.page(&format!("/!{group}@{}", peer.host())).await;
         assert_eq!(
-            select_text(&page, "article.story h2 a.link"),
+            select_text(&page, "article.story .title a.link"),
             vec!["Rust 1.90 released"],
             "{peer_name}"
         );
-        let links = select_attr(&page, "article.story h2 a.link", "href");
+        let links = select_attr(&page, "article.story .title a.link", "href");
         assert_eq!(
             links,
             vec!["https://blog.rust-lang.org/2025/09/18/Rust-1.90.0/"]
@@ -914,7 +914,7 @@ async fn a_tag_group_on_one_lien_is_a_community_on_two_others() {
         .expect("the story reached C");
     let page = bob.page(&path).await;
     assert_eq!(
-        select_text(&page, "article.story h2 a.link"),
+        select_text(&page, "article.story .title a.link"),
         vec!["Rust in 2026", "Rust first"]
     );
     assert_eq!(
@@ -976,7 +976,7 @@ async fn a_tag_group_on_one_lien_is_a_community_on_two_others() {
         assert!(gone, "the removal reached {}", app.address);
     }
     assert_eq!(
-        select_text(&bob.page(&path).await, "article.story h2 a.link"),
+        select_text(&bob.page(&path).await, "article.story .title a.link"),
         vec!["Rust first"]
     );
 }

@@ -82,7 +82,7 @@ async fn a_deleted_account_is_gone_here_and_on_the_servers_that_know_it() {
         select_text(&page, "article.story .byline .author"),
         vec!["[deleted]"]
     );
-    assert_eq!(select_text(&page, "h2.title a.link"), vec!["Alice's story"]);
+    assert_eq!(select_text(&page, ".title a.link"), vec!["Alice's story"]);
     assert_eq!(carol.get("/@alice").await.status(), StatusCode::GONE);
     let actor = reqwest::Client::new()
         .get(format!("{}/users/alice", a.address))

@@ -71,11 +71,11 @@ async fn two_instances_share_stories_comments_votes_and_follows() {
     let page_b = resolve(&bob, &format!("{}/s/{story}", a.address)).await;
     let page = bob.page(&page_b).await;
     assert_eq!(
-        select_text(&page, "h2.title a.link"),
+        select_text(&page, ".title a.link"),
         vec!["Federated & fine"]
     );
     assert_eq!(
-        select_attr(&page, "h2.title a.link", "href"),
+        select_attr(&page, ".title a.link", "href"),
         vec!["https://example.com/federated"]
     );
     assert_eq!(
@@ -154,7 +154,7 @@ async fn two_instances_share_stories_comments_votes_and_follows() {
         .await;
     deliver_all(&a).await;
     let front = bob.page("/new").await;
-    assert_eq!(select_text(&front, "h2.title a.link")[0], "The next one");
+    assert_eq!(select_text(&front, ".title a.link")[0], "The next one");
     assert_eq!(
         select_text(&front, ".origin")[0],
         format!("from {}", host(&a)),
@@ -175,7 +175,7 @@ async fn two_instances_share_stories_comments_votes_and_follows() {
     alice.post(&format!("/s/{next}/delete"), &[]).await;
     deliver_all(&a).await;
     assert!(!story_ids(&bob, "/new").await.is_empty());
-    let titles = select_text(&bob.page("/new").await, "h2.title a.link");
+    let titles = select_text(&bob.page("/new").await, ".title a.link");
     assert!(!titles.contains(&"The next one".to_owned()), "{titles:?}");
 }
 

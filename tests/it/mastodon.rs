@@ -595,7 +595,7 @@ async fn a_mastodon_status_pasted_into_search_becomes_a_story() {
     let response = s.alice.get(&format!("/search?q={q}")).await;
     assert_eq!(response.status(), StatusCode::SEE_OTHER);
     let page = s.alice.page(&crate::helpers::location(&response)).await;
-    let title = select_text(&page, "h2.title a.link").remove(0);
+    let title = select_text(&page, ".title a.link").remove(0);
     assert!(title.contains("Links I liked this week"), "{title}");
     assert_eq!(
         select_text(&page, ".byline a.author")[0],

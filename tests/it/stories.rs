@@ -19,12 +19,12 @@ async fn share_a_link_and_a_text_post() {
 
     let page = alice.page(&format!("/s/{link}")).await;
     assert_eq!(
-        select_text(&page, "h2.title a.link"),
+        select_text(&page, ".title a.link"),
         vec!["A & B <em>"],
         "title escaped, shown as typed"
     );
     assert_eq!(
-        select_attr(&page, "h2.title a.link", "href"),
+        select_attr(&page, ".title a.link", "href"),
         vec!["https://www.example.com/post?utm_source=x"]
     );
     assert_eq!(select_text(&page, "a.tag"), vec!["rust", "web"]);
@@ -45,7 +45,7 @@ async fn share_a_link_and_a_text_post() {
     let page = alice.page(&format!("/s/{text}/ask-what-do-you-read")).await;
     assert!(page.html().contains("<strong>everything</strong>"));
     assert_eq!(
-        select_attr(&page, "h2.title a.link", "href"),
+        select_attr(&page, ".title a.link", "href"),
         vec![format!("/s/{text}/ask-what-do-you-read")]
     );
 
@@ -210,7 +210,7 @@ async fn authors_edit_and_delete_their_own_stories_only() {
         StatusCode::SEE_OTHER
     );
     let page = bob.page(&format!("/s/{id}")).await;
-    assert_eq!(select_text(&page, "h2.title a.link"), vec!["First"]);
+    assert_eq!(select_text(&page, ".title a.link"), vec!["First"]);
     assert_eq!(select_text(&page, "a.tag"), vec!["fixed"]);
 
     assert_eq!(
