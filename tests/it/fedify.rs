@@ -61,8 +61,13 @@ async fn run(dir: &Path, program: &str, args: &[&str], limit: Duration) -> (bool
     (output.status.success(), text)
 }
 
+/// One `npm ci` at a time: tests run side by side, and two installs into one `node_modules` (on a
+/// fresh clone, where it is missing) break each other (`ENOTEMPTY`).
+static NPM_INSTALL: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
 /// Node and the pinned npm packages, installed from package-lock.json when missing or stale.
 pub(crate) async fn ensure_node_dependencies(dir: &Path) {
+    let _one_at_a_time = NPM_INSTALL.lock().await;
     let (ok, version) = run(dir, "node", &["--version"], Duration::from_secs(30)).await;
     assert!(ok, "`node --version` failed: {version}");
     let major: u32 = version
