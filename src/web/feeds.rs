@@ -408,6 +408,22 @@ fn is_fresh(req: &HttpRequest, etag: &EntityTag, last_modified: Option<HttpDate>
     }
 }
 
+/// The owner of a private feed's secret token (the notifications feed's, which the saved feed
+/// shares), and the feed's channel: `page` with the token after it.
+async fn private_channel(
+    state: &AppState,
+    token: &str,
+    page: &str,
+    title: &str,
+) -> AppResult<(i64, Channel)> {
+    // Reads from the primary: a freshly made token may not have reached a replica yet.
+    let owner = crate::db::notifications::feed_owner(&state.db.write, token)
+        .await?
+        .ok_or(crate::error::AppError::NotFound)?;
+    let channel = channel(state, title.into(), page, format!("{page}/{token}"));
+    Ok((owner, channel))
+}
+
 /// A person's saved stories and comments, at a secret URL shown on their saved page (the same
 /// secret as their notifications feed).
 async fn saved_feed(
@@ -416,29 +432,25 @@ async fn saved_feed(
     path: web::Path<NamedPath>,
 ) -> AppResult<HttpResponse> {
     use crate::db::reading::{self, Kept};
-    let owner = crate::db::notifications::feed_owner(&state.db.write, &path.name)
-        .await?
-        .ok_or(crate::error::AppError::NotFound)?;
-    let page = "/saved";
-    let channel = channel(
+    let (owner, channel) = private_channel(
         &state,
-        "Your saved stories and comments".into(),
-        page,
-        format!("{page}/{}", path.name),
-    );
+        &path.name,
+        "/saved",
+        "Your saved stories and comments",
+    )
+    .await?;
     let stories = reading::stories(&state.db.read, owner, Kept::SavedStory, FEED_SIZE).await?;
     let comments = reading::saved_comments(&state.db.read, owner, FEED_SIZE).await?;
-    let mut dated: Vec<_> = stories
+    let mut items: Vec<Item> = stories
         .iter()
-        .map(|s| (s.created_at, feeds::story_item(&channel.origin, s)))
+        .map(|s| feeds::story_item(&channel.origin, s))
         .chain(
             comments
                 .iter()
-                .map(|c| (c.created_at, feeds::comment_item(&channel.origin, c))),
+                .map(|c| feeds::comment_item(&channel.origin, c)),
         )
         .collect();
-    dated.sort_by_key(|(when, _)| std::cmp::Reverse(*when));
-    let items: Vec<Item> = dated.into_iter().map(|(_, item)| item).collect();
+    items.sort_by_key(|item| std::cmp::Reverse(item.published));
     respond(&req, path.format, &channel, &items).await
 }
 
@@ -449,17 +461,8 @@ async fn notifications_feed(
     state: web::Data<AppState>,
     path: web::Path<NamedPath>,
 ) -> AppResult<HttpResponse> {
-    // Reads from the primary: a freshly made token may not have reached a replica yet.
-    let owner = crate::db::notifications::feed_owner(&state.db.write, &path.name)
-        .await?
-        .ok_or(crate::error::AppError::NotFound)?;
-    let page = "/notifications";
-    let channel = channel(
-        &state,
-        "Your notifications".into(),
-        page,
-        format!("{page}/{}", path.name),
-    );
+    let (owner, channel) =
+        private_channel(&state, &path.name, "/notifications", "Your notifications").await?;
     let notes = crate::db::notifications::newest(&state.db.read, owner, FEED_SIZE).await?;
     let ids: Vec<i64> = notes.iter().map(|n| n.comment_id).collect();
     let rows = comments::by_ids(&state.db.read, &ids).await?;
